@@ -1,0 +1,220 @@
+"""Frozen configuration objects: the whole recipe of a run, passed down to every library.
+
+Entry points build these from absl flags (`mimnet_tf/flags.py`); libraries and layers never read
+flags. Every config round-trips through `to_dict` / `from_dict` (a checkpoint directory keeps a
+`config.json` so that edit/export/evaluate rebuild exactly the model that was trained).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+DATASETS = ("synthbirds", "cub", "oxford102", "celeba", "deepfashion", "manifest")
+MODELS = ("mimnet", "mirrorgan")
+PHASE_SCHEDULES = ("alternate", "reconstruction_first", "reconstruction_only", "adversarial_only")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data lives and how it becomes batches."""
+
+    dataset: str = "synthbirds"
+    data_dir: str = "data/synthbirds"  # the raw layout a user downloads (or SynthBirds renders)
+    prepared_dir: str = ""  # sharded TFRecords + vocab.txt; "" means <data_dir>/prepared
+    manifest: str = ""  # CSV or JSONL (image, caption) for --dataset=manifest
+    caption_file: str = ""  # CelebA: captions file; "" generates captions from attributes
+    image_size: int = 64  # S: the fine image; the coarse image is S/2
+    load_size: int = 0  # resize-before-crop size; 0 means S * 76 / 64 (AttnGAN) when cropping
+    random_crop: bool = True
+    random_flip: bool = True
+    max_words: int = 18
+    min_word_count: int = 1  # words rarer than this in the training captions map to <unk>
+    batch_size: int = 16
+    shuffle_buffer: int = 4096
+    num_shards: int = 8
+    use_bbox: bool = True  # CUB: crop around the bounding box as AttnGAN does
+    strict: bool = False  # a corrupt image is an error rather than skipped and counted
+    seed: int = 0
+    # SynthBirds only: how much to render when the data is missing.
+    synthbirds_num_train: int = 6000
+    synthbirds_num_test: int = 600
+
+    @property
+    def resolved_prepared_dir(self) -> str:
+        return self.prepared_dir or os.path.join(self.data_dir, "prepared")
+
+    @property
+    def resolved_load_size(self) -> int:
+        if self.load_size:
+            return self.load_size
+        return int(round(self.image_size * 76 / 64)) if self.random_crop else self.image_size
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of MIM-Net (and the parts MirrorGAN shares)."""
+
+    model: str = "mimnet"
+    vocab_size: int = 0  # filled from the vocabulary file at build time
+    max_words: int = 18
+    image_size: int = 64
+    # Text encoder (STEM): embedding -> Bi-LSTM.
+    embed_dim: int = 300
+    text_dim: int = 256  # width of a word feature (both LSTM directions concatenated)
+    word_vectors: str = ""  # optional local fastText .vec / GloVe .txt to initialise embeddings
+    text_dropout: float = 0.0
+    # Memory bank (Eq. 1-3).
+    use_memory: bool = True  # False: texture features straight from the words (ablation)
+    memory_size: int = 256
+    memory_temperature: float = 1.0  # softmax temperature of the word->memory attention
+    # Image / boundary encoders and generator widths.
+    base_channels: int = 32  # channels at full resolution; doubled per downsampling
+    feature_downsample: int = 8  # F_I and E live at S / feature_downsample
+    image_encoder_weights: str = ""  # optional local weights file for the image encoder
+    use_tlu: bool = True  # False: A = 1 everywhere (ablation "w/o TLU")
+    tlu_init_bias: float = 0.0
+    num_residual_blocks: int = 2
+    # Discriminators (Eq. 12-13).
+    disc_channels: int = 32
+    # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).
+    damsm_dir: str = ""
+    freeze_text_encoder: bool = True
+    # MirrorGAN specifics.
+    noise_dim: int = 100
+    condition_dim: int = 100
+    stream_embed_dim: int = 256
+    stream_hidden_dim: int = 512
+    stream_dir: str = ""
+    mirrorgan_stages: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """Eq. 20 (generator) and Eq. 21 (discriminator) weights, plus optional extra terms."""
+
+    reality: float = 1.0  # lambda_1, L_G_r
+    conformity: float = 1.0  # lambda_2, L_G_t
+    reconstruction: float = 1.0  # lambda_3, L_rec (Eq. 14)
+    pseudo_gt: float = 1.0  # lambda_4, L_pgt (Eq. 15)
+    randomised_memory: float = 1.0  # lambda_5, L_rmt (Eq. 16)
+    coarse_stage: float = 1.0  # mu_1 (Eq. 21) and the coarse stage's share of the G terms
+    fine_stage: float = 1.0  # mu_2
+    # Optional terms (0 disables them): not in the MIM-Net paper, each a config switch.
+    damsm: float = 0.0  # DAMSM word+sentence matching of the edited image and the target text
+    redescription: float = 0.0  # STREAM cross-entropy of the target caption from the edit
+    kl: float = 1.0  # MirrorGAN conditioning augmentation
+    stream: float = 10.0  # MirrorGAN redescription weight (lambda)
+    pseudo_gt_normalised: bool = False  # sum A F / sum A instead of the paper's (1/HW) sum A F
+    rmt_as_fake: bool = False  # count G(I, random memory) among the discriminator's fakes
+    rmt_concentration: float = 0.0  # >0: Dirichlet draw; 0: the paper's uniform-then-normalised
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation loop."""
+
+    model_dir: str = "runs/synthbirds"
+    g_learning_rate: float = 2e-4
+    d_learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    lr_schedule: str = "constant"  # constant | cosine | step
+    lr_decay_steps: int = 0
+    lr_decay_rate: float = 0.5
+    epochs: int = 600
+    max_steps: int = 0  # 0: epochs decide
+    phase_schedule: str = "alternate"
+    reconstruction_steps: int = 0  # K for --phase_schedule=reconstruction_first
+    memory_only_reconstruction: bool = False  # reconstruction updates only the memory
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    image_log_every: int = 500
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    checkpoint: str = ""
+    out: str = ""
+    batch_size: int = 1
+    variants: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
+    opset: int = 17
+    representative_samples: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; saved as `config.json` in the model directory."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossWeights = LossWeights()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        return cls(
+            data=_build(DataConfig, values.get("data", {})),
+            model=_build(ModelConfig, values.get("model", {})),
+            loss=_build(LossWeights, values.get("loss", {})),
+            train=_build(TrainConfig, values.get("train", {})),
+        )
+
+    def save(self, path: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: str) -> "RunConfig":
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"No run configuration at {path}: a model directory written by "
+                "`python -m mimnet_tf.train` holds config.json beside its checkpoints."
+            )
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+
+def _build(kind, values: dict[str, Any]):
+    """Builds a dataclass from a dict, ignoring unknown keys and restoring tuples."""
+    names = {f.name: f for f in dataclasses.fields(kind)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            continue
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return kind(**kwargs)
+
+
+def validate(config: RunConfig) -> None:
+    """Raises ValueError naming the field when a configuration is inconsistent."""
+    checks = [
+        (config.data.dataset in DATASETS, f"--dataset={config.data.dataset!r}: expected one of {DATASETS}"),
+        (config.model.model in MODELS, f"--model={config.model.model!r}: expected one of {MODELS}"),
+        (config.train.phase_schedule in PHASE_SCHEDULES,
+         f"--phase_schedule={config.train.phase_schedule!r}: expected one of {PHASE_SCHEDULES}"),
+        (config.train.strategy in STRATEGIES, f"--strategy={config.train.strategy!r}: expected one of {STRATEGIES}"),
+        (config.data.image_size % 16 == 0 and config.data.image_size >= 32,
+         f"--image_size={config.data.image_size}: expected a multiple of 16, at least 32"),
+        (config.data.image_size % config.model.feature_downsample == 0,
+         f"--feature_downsample={config.model.feature_downsample} must divide --image_size={config.data.image_size}"),
+        (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),
+        (config.data.max_words > 0, f"--max_words={config.data.max_words}: expected > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)

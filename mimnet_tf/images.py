@@ -1,0 +1,102 @@
+"""Image value ranges and file I/O, decided once for the whole project.
+
+On disk and in reports images are uint8 RGB in [0, 255]; inside every model they are float32 in
+[-1, 1]; metrics (Diff, L1) use [0, 1]. Only this module converts between them.
+"""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+
+class ImageError(ValueError):
+    """An image file that is missing, unreadable, corrupt or truncated."""
+
+
+def to_model_range(images: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+def to_unit_range(images):
+    """[-1, 1] -> [0, 1] (works on numpy arrays and tensors)."""
+    return (images + 1.0) * 0.5
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255], clipped and rounded."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    """Grey, palette, CMYK and RGBA images become RGB; transparency is composited on white."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decodes encoded image bytes (PNG, JPEG, ...) to uint8 RGB [H, W, 3]."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return np.asarray(_as_rgb(image), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{name}: not a readable image ({error}); expected a PNG or JPEG file") from None
+
+
+def load_image(path: str) -> np.ndarray:
+    """Reads an image file to uint8 RGB [H, W, 3]; raises ImageError naming the path."""
+    if not os.path.exists(path):
+        raise ImageError(f"Image file not found: {path}")
+    if os.path.isdir(path):
+        raise ImageError(f"{path} is a directory; expected an image file")
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise ImageError(f"{path}: the file is empty; expected a PNG or JPEG image")
+    return decode_image(data, name=path)
+
+
+def resize(image: np.ndarray, size, resample=Image.BICUBIC) -> np.ndarray:
+    """Resizes uint8 [H, W, 3] to `size` (an int for a square, or (width, height))."""
+    if isinstance(size, int):
+        size = (size, size)
+    if image.shape[1] == size[0] and image.shape[0] == size[1]:
+        return image
+    return np.asarray(Image.fromarray(image).resize(tuple(size), resample), dtype=np.uint8)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+    """Writes uint8 [H, W, 3] (or [H, W]) to a file; the format follows the extension."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+
+
+def heat_map(values: np.ndarray) -> np.ndarray:
+    """A [H, W] map in [0, 1] -> uint8 RGB heat map (black-blue-red-yellow-white)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    stops = np.array([[0, 0, 0], [40, 40, 200], [220, 40, 40], [250, 220, 40], [255, 255, 255]], np.float32)
+    position = v * (len(stops) - 1)
+    low = np.floor(position).astype(int).clip(0, len(stops) - 2)
+    frac = (position - low)[..., None]
+    return np.round(stops[low] * (1 - frac) + stops[low + 1] * frac).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, values: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Blends the heat map of `values` (any size, resized) over a uint8 image."""
+    heat = resize(heat_map(values), (image.shape[1], image.shape[0]), Image.BILINEAR)
+    return np.round(image.astype(np.float32) * (1 - alpha) + heat.astype(np.float32) * alpha).astype(np.uint8)
