@@ -77,6 +77,7 @@ class ModelConfig:
     use_tlu: bool = True  # False: A = 1 everywhere (ablation "w/o TLU")
     tlu_init_bias: float = 0.0
     num_residual_blocks: int = 2
+    image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
     # Discriminators (Eq. 12-13).
     disc_channels: int = 32
     # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).
@@ -129,6 +130,7 @@ class TrainConfig:
     phase_schedule: str = "alternate"
     reconstruction_steps: int = 0  # K for --phase_schedule=reconstruction_first
     memory_only_reconstruction: bool = False  # reconstruction updates only the memory
+    colour_dropout: float = 0.0  # reconstruction: P(colour path sees the grey image) (not in the paper)
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50

@@ -1,0 +1,115 @@
+"""The MIM-Net generator: text encoder, memory, encoders, ICM with TLU, FIR."""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers, ops
+
+from mimnet_tf.config import ModelConfig
+from mimnet_tf.layers.coarse_manipulation import CoarseManipulation
+from mimnet_tf.layers.image_encoder import ImageEncoder, boundary_image, greyscale
+from mimnet_tf.layers.memory_bank import MemoryBank
+from mimnet_tf.layers.refinement import FineRefinement
+from mimnet_tf.layers.text_encoder import TextEncoder
+
+
+def model_config_of(config) -> ModelConfig:
+    if isinstance(config, ModelConfig):
+        return config
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    return ModelConfig(**{k: v for k, v in dict(config).items() if k in names})
+
+
+@keras.saving.register_keras_serializable(package="mimnet_tf")
+class MIMNetGenerator(keras.Model):
+    """Edits an image so that it matches a description.
+
+    `MIMNetGenerator({"image": I, "token_ids": T})` returns a dict with
+    - `fine`: the edited image at S, (batch, S, S, 3) in [-1, 1];
+    - `coarse`: the ICM image at S/2, (batch, S/2, S/2, 3);
+    - `localisation_map`: the TLU map A, (batch, S/ds, S/ds, 1) in [0, 1];
+    plus the internals the losses need (`texture_global`, `image_features`, `memory_attention`).
+
+    Args:
+        config: a ModelConfig (or its dict). `vocab_size` must be set.
+
+    Example:
+        >>> g = MIMNetGenerator(ModelConfig(vocab_size=20, image_size=32, embed_dim=8,
+        ...     text_dim=8, memory_size=4, base_channels=8, feature_downsample=4))
+        >>> out = g({"image": keras.ops.zeros((2, 32, 32, 3)),
+        ...          "token_ids": keras.ops.ones((2, 18), "int32")})
+        >>> out["fine"].shape, out["coarse"].shape, out["localisation_map"].shape
+        ((2, 32, 32, 3), (2, 16, 16, 3), (2, 8, 8, 1))
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        config = model_config_of(config)
+        if config.vocab_size <= 2:
+            raise ValueError(f"vocab_size={config.vocab_size}: build the model from a vocabulary file")
+        self.config = config
+        self.text_encoder = TextEncoder(config.vocab_size, config.embed_dim, config.text_dim,
+                                        config.text_dropout, name="text_encoder")
+        self.image_encoder = ImageEncoder(config.base_channels, config.feature_downsample, name="image_encoder")
+        self.boundary_encoder = ImageEncoder(config.base_channels, config.feature_downsample, name="boundary_encoder")
+        feature_dim = self.image_encoder.feature_dim
+        self.feature_dim = feature_dim
+        if config.use_memory:
+            self.memory = MemoryBank(config.memory_size, feature_dim, config.text_dim,
+                                     config.memory_temperature, name="memory_bank")
+        else:  # "w/o memory": texture features straight from the words
+            self.word_projection = layers.Dense(feature_dim, name="word_projection")
+        levels = self.image_encoder.num_levels
+        self.icm = CoarseManipulation(feature_dim, levels - 1, config.use_tlu, config.tlu_init_bias,
+                                      config.num_residual_blocks, config.image_skips, name="icm")
+        self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips, name="fir")
+
+    def encode_text(self, token_ids, training=False):
+        return self.text_encoder(token_ids, training=training)
+
+    def texture(self, words, mask, memory_attention=None):
+        """Word-level texture features (Eq. 2-3), or projected words without memory."""
+        if self.config.use_memory:
+            return self.memory(words, mask, attention=memory_attention)
+        texture = self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None]
+        return {"texture": texture, "attention": None}
+
+    def manipulate(self, image, words, mask, memory_attention=None, grey=None):
+        """The generator given text features (so a training step encodes each caption once).
+
+        Args:
+            image: (batch, S, S, 3) in [-1, 1].
+            words, mask: from `encode_text`.
+            memory_attention: optional (batch, L, N) weights replacing Eq. 2 (Eq. 16).
+            grey: optional (batch,) 0/1: the colour path sees the grey image (colour dropout).
+        """
+        colour_input = image
+        if grey is not None:
+            g = ops.cast(grey, image.dtype)[:, None, None, None]
+            colour_input = g * greyscale(image) + (1.0 - g) * image
+        image_levels = self.image_encoder(colour_input)
+        boundary = self.boundary_encoder(boundary_image(image))[-1]
+        texture = self.texture(words, mask, memory_attention)
+        coarse = self.icm(texture["texture"], mask, image_levels, boundary)
+        fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0])
+        return {
+            "fine": ops.cast(fine["fine"], "float32"),
+            "coarse": ops.cast(coarse["coarse"], "float32"),
+            "localisation_map": ops.cast(coarse["localisation_map"], "float32"),
+            "texture_global": coarse["texture_global"],
+            "image_features": image_levels[-1],
+            "memory_attention": texture["attention"],
+            "word_attention": fine["word_attention"],
+        }
+
+    def call(self, inputs, training=False):
+        text = self.encode_text(inputs["token_ids"], training=training)
+        return self.manipulate(inputs["image"], text["words"], text["mask"])
+
+    def get_config(self):
+        return {"config": dataclasses.asdict(self.config), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,333 @@
+"""MIM-Net training model: the generator, one discriminator per stage, and the two phases.
+
+`MIMNet.train_step` runs, by the configured phases:
+1. the reconstruction phase with paired captions (Eq. 14-16), the only phase that updates the
+   memory;
+2. the adversarial phase with mismatched captions, memory frozen: a discriminator step
+   (Eq. 17), then a generator step against the updated discriminators (Eq. 18-19).
+Loss weights follow Eq. 20-21 (`LossWeights`). Every loss is per example and averaged over
+the global batch, so a step is the same on one device or under a distribution strategy.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from mimnet_tf import losses
+from mimnet_tf.config import LossWeights, ModelConfig, TrainConfig
+from mimnet_tf.layers.memory_bank import memory_variables
+from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
+from mimnet_tf.models.generator import MIMNetGenerator
+
+RECONSTRUCTION = "reconstruction"
+ADVERSARIAL = "adversarial"
+STAGES = ("coarse", "fine")
+
+# Purposes of the stateless random streams (one per kind of draw).
+_COLOUR_DROPOUT_STREAM = 1
+_MEMORY_STREAM = 2
+
+
+def discriminator_downsamples(size: int) -> int:
+    """Trunk halvings that bring a `size` image to 4x4 (at least 3)."""
+    return max(3, int(round(math.log2(size))) - 2)
+
+
+def phases_for_step(schedule: str, step: int, reconstruction_steps: int) -> tuple[str, ...]:
+    """Which phases run at `step` under `--phase_schedule`."""
+    if schedule == "alternate":
+        return (RECONSTRUCTION, ADVERSARIAL)
+    if schedule == "reconstruction_first":
+        return (RECONSTRUCTION,) if step < reconstruction_steps else (RECONSTRUCTION, ADVERSARIAL)
+    if schedule == "reconstruction_only":
+        return (RECONSTRUCTION,)
+    if schedule == "adversarial_only":
+        return (ADVERSARIAL,)
+    raise ValueError(f"phase_schedule={schedule!r}: unknown schedule")
+
+
+class MIMNet(keras.Model):
+    """Generator + per-stage text-adaptive discriminators + the two-phase training step.
+
+    Args:
+        model_config: ModelConfig (vocab_size set).
+        loss_weights: LossWeights (Eq. 20-21 and the optional terms).
+        train_config: TrainConfig (seed, colour dropout, memory-only reconstruction).
+        damsm: optional frozen DAMSM model, required when `loss_weights.damsm > 0`.
+
+    Call: {"image", "token_ids"} -> the generator's outputs.
+    """
+
+    def __init__(self, model_config: ModelConfig, loss_weights: LossWeights = LossWeights(),
+                 train_config: TrainConfig = TrainConfig(), damsm=None, redescriber=None, **kwargs):
+        super().__init__(**kwargs)
+        self.model_config = model_config
+        self.loss_weights = loss_weights
+        self.train_config = train_config
+        size = model_config.image_size
+        self.generator = MIMNetGenerator(model_config, name="generator")
+        self.discriminators = {
+            "coarse": TextAdaptiveDiscriminator(model_config.disc_channels, discriminator_downsamples(size // 2),
+                                                name="coarse_discriminator"),
+            "fine": TextAdaptiveDiscriminator(model_config.disc_channels, discriminator_downsamples(size),
+                                              name="fine_discriminator"),
+        }
+        self.coarse_discriminator = self.discriminators["coarse"]
+        self.fine_discriminator = self.discriminators["fine"]
+        self.damsm = damsm
+        self.redescriber = redescriber
+        if loss_weights.damsm > 0 and damsm is None:
+            raise ValueError("loss weight damsm > 0 needs a pretrained DAMSM (--damsm_dir)")
+        if loss_weights.redescription > 0 and redescriber is None:
+            raise ValueError("loss weight redescription > 0 needs a pretrained STREAM captioner (--stream_dir)")
+        self.phases = (RECONSTRUCTION, ADVERSARIAL)
+        self.global_batch_size = None
+        self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.trackers = {}
+
+    # ------------------------------------------------------------------ building and compiling
+    def build_all(self, batch_size: int = 1):
+        """Creates every variable (generator, both discriminators) with a dummy batch."""
+        cfg = self.model_config
+        image = ops.zeros((batch_size, cfg.image_size, cfg.image_size, 3))
+        tokens = ops.ones((batch_size, cfg.max_words), "int32")
+        out = self.generator({"image": image, "token_ids": tokens})
+        text = self.generator.encode_text(tokens)
+        self.discriminators["coarse"](out["coarse"], text["words"], text["mask"])
+        self.discriminators["fine"](out["fine"], text["words"], text["mask"])
+        if cfg.use_memory:
+            memory_attention = ops.ones((batch_size, cfg.max_words, cfg.memory_size)) / cfg.memory_size
+            self.generator.manipulate(image, text["words"], text["mask"], memory_attention=memory_attention)
+        self.built = True
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        if not self.built:
+            self.build_all()
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.g_optimizer.build(self.generator_variables(include_memory=True))
+        self.d_optimizer.build(self.discriminator_variables())
+        names = ["g_total", "d_total"]
+        if RECONSTRUCTION in self.phases or True:
+            names += ["reconstruction", "pseudo_gt", "randomised_memory", "recon_total"]
+        names += ["d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
+                  "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity"]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def checkpoint_layers(self) -> dict:
+        """The layers whose variables a training checkpoint holds, by stable name."""
+        return {"generator": self.generator, "coarse_discriminator": self.coarse_discriminator,
+                "fine_discriminator": self.fine_discriminator}
+
+    # ------------------------------------------------------------------ variable groups
+    def generator_variables(self, include_memory: bool = True):
+        variables = self.generator.trainable_variables
+        if self.model_config.freeze_text_encoder:
+            frozen = {id(v) for v in self.generator.text_encoder.trainable_variables}
+            variables = [v for v in variables if id(v) not in frozen]
+        if not include_memory:
+            memory = {id(v) for v in memory_variables(self.generator)}
+            variables = [v for v in variables if id(v) not in memory]
+        return variables
+
+    def discriminator_variables(self):
+        return self.discriminators["coarse"].trainable_variables + self.discriminators["fine"].trainable_variables
+
+    # ------------------------------------------------------------------ helpers
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+
+    def _per_example_random(self, stream: int, tail_shape, local_batch, draw):
+        """Random values for this replica's examples that do not depend on the device layout.
+
+        Every replica draws the global batch's values from the same stateless seed (base seed,
+        stream, step) and keeps its own rows, so a step under a strategy sees exactly the
+        numbers a single device sees for the same global batch.
+        """
+        global_batch = self.global_batch_size or local_batch
+        seed = tf.stack([tf.cast(self.train_config.seed * 16 + stream, tf.int64), self.step_counter])
+        seed = tf.cast(seed % (2**31 - 1), tf.int32)
+        values = draw((global_batch,) + tuple(tail_shape), seed)
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        start = replica * local_batch
+        return values[start:start + local_batch]
+
+    def _stage_images(self, image, outputs):
+        size = outputs["coarse"].shape[1:3]
+        return {"coarse": (ops.image.resize(image, size, interpolation="area"), outputs["coarse"]),
+                "fine": (image, outputs["fine"])}
+
+    def _stage_weight(self, stage):
+        return self.loss_weights.coarse_stage if stage == "coarse" else self.loss_weights.fine_stage
+
+    def _apply(self, optimizer, tape, loss, variables):
+        grads = tape.gradient(loss, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        optimizer.apply_gradients(pairs)
+
+    # ------------------------------------------------------------------ phases
+    def reconstruction_phase(self, image, words, mask):
+        """Eq. 14-16 with the paired caption; updates the generator (memory included)."""
+        w = self.loss_weights
+        batch = ops.shape(image)[0]
+        local_batch = image.shape[0]
+        grey = None
+        if self.train_config.colour_dropout > 0:
+            uniform = self._per_example_random(
+                _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
+            grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
+        use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
+        if use_rmt:
+            cfg = self.model_config
+            random_attention = self._per_example_random(
+                _MEMORY_STREAM, (cfg.max_words, cfg.memory_size), local_batch,
+                lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
+        variables = (memory_variables(self.generator) if self.train_config.memory_only_reconstruction
+                     else self.generator_variables(include_memory=True))
+        with tf.GradientTape() as tape:
+            outputs = self.generator.manipulate(image, words, mask, grey=grey)
+            rec = losses.reconstruction_loss(outputs, image, w.coarse_stage, w.fine_stage)  # Eq. 14
+            pgt = losses.pseudo_ground_truth_loss(outputs["localisation_map"], outputs["image_features"],
+                                                  outputs["texture_global"], w.pseudo_gt_normalised)  # Eq. 15
+            if grey is not None:  # grey image features are no pseudo ground truth of colours
+                pgt = pgt * (1.0 - grey)
+            total = w.reconstruction * rec + w.pseudo_gt * pgt
+            rmt = ops.zeros((batch,))
+            if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image
+                random_outputs = self.generator.manipulate(image, words, mask, memory_attention=random_attention)
+                for stage, (_, fake) in self._stage_images(image, random_outputs).items():
+                    logits = self.discriminators[stage].reality_logit(self.discriminators[stage].image_features(fake))
+                    rmt = rmt + self._stage_weight(stage) * losses.real_loss(logits)
+                total = total + w.randomised_memory * rmt
+            loss = self._average(total)
+            if isinstance(self.g_optimizer, keras.optimizers.LossScaleOptimizer):
+                loss_for_grad = self.g_optimizer.scale_loss(loss)
+            else:
+                loss_for_grad = loss
+        self._apply(self.g_optimizer, tape, loss_for_grad, variables)
+        return {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
+                "randomised_memory": self._average(rmt), "recon_total": loss,
+                "tlu_mean": self._average(ops.mean(outputs["localisation_map"], axis=(1, 2, 3)))}
+
+    def adversarial_phase(self, image, text, mismatched, memory_attention_seed=None):
+        """Eq. 17 (discriminators), then Eq. 18-19 (+ optional terms) for the generator."""
+        w = self.loss_weights
+        batch = ops.shape(image)[0]
+        g_variables = self.generator_variables(include_memory=False)  # memory frozen in this phase
+        d_variables = self.discriminator_variables()
+        local_batch = image.shape[0]
+        with tf.GradientTape() as g_tape:
+            fake_outputs = self.generator.manipulate(image, mismatched["words"], mismatched["mask"])
+            stage_images = self._stage_images(image, fake_outputs)
+            with g_tape.stop_recording():
+                d_metrics = self._discriminator_step(stage_images, text, mismatched, image, local_batch, d_variables)
+            g_reality = ops.zeros((batch,))
+            g_conformity = ops.zeros((batch,))
+            fake_conformity = ops.zeros((batch,))
+            for stage, (_, fake) in stage_images.items():
+                discriminator = self.discriminators[stage]
+                pooled = discriminator.image_features(fake)
+                conformity = discriminator.conformity(pooled, mismatched["words"], mismatched["mask"])
+                g_reality = g_reality + self._stage_weight(stage) * losses.real_loss(
+                    discriminator.reality_logit(pooled))  # Eq. 18
+                g_conformity = g_conformity + self._stage_weight(stage) * losses.generator_conformity_loss(
+                    conformity["log_conformity"])  # Eq. 19
+                fake_conformity = fake_conformity + conformity["log_conformity"] / len(STAGES)
+            total = w.reality * g_reality + w.conformity * g_conformity
+            damsm = ops.zeros((batch,))
+            if w.damsm > 0:
+                damsm = self._damsm_loss(fake_outputs["fine"], mismatched["token_ids"])
+                total = total + w.damsm * damsm
+            redescription = ops.zeros((batch,))
+            if w.redescription > 0:
+                redescription = self.redescriber.redescription_loss(fake_outputs["fine"], mismatched["token_ids"])
+                total = total + w.redescription * redescription
+            loss = self._average(total)
+            if isinstance(self.g_optimizer, keras.optimizers.LossScaleOptimizer):
+                loss_for_grad = self.g_optimizer.scale_loss(loss)
+            else:
+                loss_for_grad = loss
+        self._apply(self.g_optimizer, g_tape, loss_for_grad, g_variables)
+        return {**d_metrics, "g_reality": self._average(g_reality), "g_conformity": self._average(g_conformity),
+                "damsm": self._average(damsm), "redescription": self._average(redescription), "g_total": loss,
+                "fake_conformity": self._average(ops.exp(fake_conformity))}
+
+    def _discriminator_step(self, stage_images, text, mismatched, image, local_batch, d_variables):
+        w = self.loss_weights
+        batch = ops.shape(image)[0]
+        random_fakes = None
+        if w.rmt_as_fake and self.model_config.use_memory:
+            cfg = self.model_config
+            random_attention = self._per_example_random(
+                _MEMORY_STREAM + 8, (cfg.max_words, cfg.memory_size), local_batch,
+                lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
+            random_outputs = self.generator.manipulate(image, text["words"], text["mask"],
+                                                       memory_attention=random_attention)
+            random_fakes = self._stage_images(image, random_outputs)
+        with tf.GradientTape() as d_tape:
+            d_reality = ops.zeros((batch,))
+            d_conformity = ops.zeros((batch,))
+            real_c = ops.zeros((batch,))
+            mismatched_c = ops.zeros((batch,))
+            for stage, (real, fake) in stage_images.items():
+                discriminator = self.discriminators[stage]
+                real_pooled = discriminator.image_features(real)
+                fake_pooled = discriminator.image_features(ops.stop_gradient(fake))
+                matched = discriminator.conformity(real_pooled, text["words"], text["mask"])["log_conformity"]
+                unmatched = discriminator.conformity(real_pooled, mismatched["words"], mismatched["mask"])[
+                    "log_conformity"]
+                reality = losses.discriminator_reality_loss(discriminator.reality_logit(real_pooled),
+                                                            discriminator.reality_logit(fake_pooled))
+                if random_fakes is not None:
+                    random_pooled = discriminator.image_features(ops.stop_gradient(random_fakes[stage][1]))
+                    reality = reality + losses.fake_loss(discriminator.reality_logit(random_pooled))
+                d_reality = d_reality + self._stage_weight(stage) * reality
+                d_conformity = d_conformity + self._stage_weight(stage) * losses.discriminator_conformity_loss(
+                    matched, unmatched)  # Eq. 17
+                real_c = real_c + ops.exp(matched) / len(STAGES)
+                mismatched_c = mismatched_c + ops.exp(unmatched) / len(STAGES)
+            loss = self._average(d_reality + d_conformity)  # Eq. 21 (mu = stage weights)
+            if isinstance(self.d_optimizer, keras.optimizers.LossScaleOptimizer):
+                loss_for_grad = self.d_optimizer.scale_loss(loss)
+            else:
+                loss_for_grad = loss
+        self._apply(self.d_optimizer, d_tape, loss_for_grad, d_variables)
+        return {"d_reality": self._average(d_reality), "d_conformity": self._average(d_conformity),
+                "d_total": loss, "real_conformity": self._average(real_c),
+                "mismatched_conformity": self._average(mismatched_c)}
+
+    def _damsm_loss(self, images, token_ids):
+        image = self.damsm.image_encoder(images)
+        text = self.damsm.text_encoder(token_ids)
+        word, sentence = self.damsm.losses_of({**image, **text})
+        return word + sentence
+
+    # ------------------------------------------------------------------ the step
+    def train_step(self, data):
+        image = ops.cast(data["image"], "float32")
+        if self.global_batch_size is None:
+            self.global_batch_size = image.shape[0]
+        text = self.generator.encode_text(data["token_ids"], training=True)
+        results = {}
+        if RECONSTRUCTION in self.phases:
+            results.update(self.reconstruction_phase(image, text["words"], text["mask"]))
+        if ADVERSARIAL in self.phases:
+            mismatched = dict(self.generator.encode_text(data["mismatched_token_ids"], training=True))
+            mismatched["token_ids"] = data["mismatched_token_ids"]
+            results.update(self.adversarial_phase(image, text, mismatched))
+        self.step_counter.assign_add(1)
+        for name, value in results.items():
+            self.trackers[name].update_state(value)
+        return results
