@@ -26,6 +26,7 @@ class DataConfig:
     prepared_dir: str = ""  # sharded TFRecords + vocab.txt; "" means <data_dir>/prepared
     manifest: str = ""  # CSV or JSONL (image, caption) for --dataset=manifest
     caption_file: str = ""  # CelebA: captions file; "" generates captions from attributes
+    split_rule: str = ""  # "" the dataset's own split files; "random": the paper's seeded 80/20 (CelebA, DeepFashion)
     image_size: int = 64  # S: the fine image; the coarse image is S/2
     load_size: int = 0  # resize-before-crop size; 0 means S * 76 / 64 (AttnGAN) when cropping
     random_crop: bool = True
@@ -78,6 +79,7 @@ class ModelConfig:
     tlu_init_bias: float = 0.0
     num_residual_blocks: int = 2
     image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
+    tlu_masks_colour: bool = False  # the colour path sees the image greyed inside A (not in the paper)
     # Discriminators (Eq. 12-13).
     disc_channels: int = 32
     # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).
@@ -140,6 +142,11 @@ class TrainConfig:
     jit_compile: bool = False
     seed: int = 0
     progress: bool = True
+    # DAMSM pretraining (python -m mimnet_tf.pretrain_damsm writes ModelConfig.damsm_dir).
+    damsm_learning_rate: float = 2e-3
+    damsm_decay_per_epoch: float = 0.98
+    damsm_epochs: int = 600
+    damsm_steps: int = 0  # 0: damsm_epochs decide
 
 
 @dataclasses.dataclass(frozen=True)

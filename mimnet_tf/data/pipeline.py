@@ -1,9 +1,10 @@
 """tf.data input pipeline: TFRecords -> batches of images, token ids and mismatched token ids.
 
-Training order and augmentation are a pure function of (seed, epoch, position), so a run that
-resumes at step k reads exactly the batches an uninterrupted run reads from step k on (no
-iterator state needs checkpointing): epoch e is shuffled with seed (seed, e), every example's
-crop, flip and caption choice use stateless random ops keyed by (seed, e, index).
+Training order and augmentation are a pure function of (seed, position in the stream), so a run
+that resumes at step k reads exactly the batches an uninterrupted run reads from step k on (no
+iterator state needs checkpointing): the records are shuffled by a seeded buffer reshuffled each
+epoch (the same sequence in every run), and every example's crop, flip and caption choice use
+stateless random ops keyed by (seed, position).
 
 Batch layout (a dict):
 - image: float32 (batch, S, S, 3) in [-1, 1]
@@ -46,13 +47,13 @@ def count_examples(config: DataConfig, split: str) -> int:
     return int(tf.data.TFRecordDataset(files).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
 
 
-def _stateless_seed(seed: int, epoch, index, salt: int):
-    """A (2,) int32 stateless seed from (seed, epoch, index, salt)."""
-    mixed = tf.cast(epoch, tf.int64) * 1_000_003 + tf.cast(index, tf.int64) * 7 + salt
+def _stateless_seed(seed: int, position, salt: int):
+    """A (2,) int32 stateless seed from (seed, position in the stream, salt)."""
+    mixed = tf.cast(position, tf.int64) * 8 + salt
     return tf.cast(tf.stack([tf.cast(seed, tf.int64) % 2_147_483_647, mixed % 2_147_483_647]), tf.int32)
 
 
-def decode_example(serialized, config: DataConfig, training: bool, epoch=0, index=0):
+def decode_example(serialized, config: DataConfig, training: bool, position=0):
     """One serialized record -> dict(image, caption, other_caption, key, label)."""
     parsed = records.parse(serialized)
     image = tf.io.decode_image(parsed["image"], channels=3, expand_animations=False)
@@ -63,18 +64,18 @@ def decode_example(serialized, config: DataConfig, training: bool, epoch=0, inde
     # A stored image of another size (a user's own records) is resized, never an error.
     image = tf.image.resize(image, [load, load], antialias=True)
     if training and config.random_crop and load > size:
-        image = tf.image.stateless_random_crop(image, [size, size, 3], _stateless_seed(config.seed, epoch, index, 1))
+        image = tf.image.stateless_random_crop(image, [size, size, 3], _stateless_seed(config.seed, position, 1))
     elif load != size:
         image = tf.image.resize(image, [size, size], antialias=True)
     if training and config.random_flip:
-        image = tf.image.stateless_random_flip_left_right(image, _stateless_seed(config.seed, epoch, index, 2))
+        image = tf.image.stateless_random_flip_left_right(image, _stateless_seed(config.seed, position, 2))
     image = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
     image.set_shape([size, size, 3])
 
     captions = parsed["captions"]
     count = tf.shape(captions)[0]
     if training:
-        choice = tf.random.stateless_uniform([2], _stateless_seed(config.seed, epoch, index, 3),
+        choice = tf.random.stateless_uniform([2], _stateless_seed(config.seed, position, 3),
                                              minval=0, maxval=count, dtype=tf.int32)
     else:
         choice = tf.stack([0, tf.minimum(1, count - 1)])
@@ -126,21 +127,16 @@ def make_dataset(config: DataConfig, split: str = "train", training: bool = True
         return ds.prefetch(AUTOTUNE)
 
     examples = count_examples(config, split)
-    steps_per_epoch = examples // batch_size
-    if steps_per_epoch < 1:
+    if examples < batch_size:
         raise ValueError(f"The {split} split has {examples} images, fewer than one batch of {batch_size}")
-    start_epoch, offset = divmod(int(start_step), steps_per_epoch)
-
-    def epoch_dataset(epoch):
-        ds = tf.data.TFRecordDataset(files).enumerate()
-        ds = ds.shuffle(min(config.shuffle_buffer, examples), seed=config.seed * 100_003 + epoch,
-                        reshuffle_each_iteration=False)
-        ds = ds.skip(tf.where(epoch == start_epoch, tf.cast(offset * batch_size, tf.int64), tf.constant(0, tf.int64)))
-        ds = ds.map(lambda i, s: decode_example(s, config, True, epoch, i),
-                    num_parallel_calls=AUTOTUNE, deterministic=True)
-        return ds.batch(batch_size, drop_remainder=True)
-
-    ds = tf.data.Dataset.range(start_epoch, 1 << 40).flat_map(epoch_dataset)
+    # A seeded shuffle reshuffled every epoch is the same sequence in every run; resuming skips
+    # the records already consumed before decoding them (reading is cheap, decoding is not).
+    ds = tf.data.TFRecordDataset(files)
+    ds = ds.shuffle(min(config.shuffle_buffer, examples), seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.repeat().enumerate().skip(int(start_step) * batch_size)
+    ds = ds.map(lambda position, s: decode_example(s, config, True, position),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(lambda b: _tokenize_batch(b, table, max_words, splitter), num_parallel_calls=AUTOTUNE,
                 deterministic=True)
     return ds.prefetch(AUTOTUNE)

@@ -67,7 +67,7 @@ def serialize(key: str, encoded_image: bytes, captions: Sequence[str], label: in
             }
         )
     )
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)  # byte-identical shards across runs
 
 
 def parse(serialized):

@@ -94,23 +94,30 @@ class UpBlock(layers.Layer):
     Nearest-neighbour resizing + convolution avoids checkerboard artefacts and converts to
     TFLite/ONNX builtin ops (RESIZE_NEAREST_NEIGHBOR / Resize).
 
+    Args:
+        filters: output channels.
+        residual: follow with a residual block (False at full resolution, where convolutions
+            cost the most and the decoder only adds detail).
+
     Shapes: (batch, h, w, c) -> (batch, 2h, 2w, filters).
     """
 
-    def __init__(self, filters: int, **kwargs):
+    def __init__(self, filters: int, residual: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
+        self.residual = residual
         self.upsample = layers.UpSampling2D(2, interpolation="nearest")
         self.conv = _conv(filters, name="conv")
-        self.res = ResBlock(filters, name="res")
+        self.res = ResBlock(filters, name="res") if residual else None
 
     def build(self, input_shape):
         self.conv.build(input_shape)
-        self.res.build((input_shape[0], None, None, self.filters))
+        if self.res is not None:
+            self.res.build((input_shape[0], None, None, self.filters))
 
     def call(self, x):
         x = ops.leaky_relu(self.conv(self.upsample(x)), LEAK)
-        return self.res(x)
+        return self.res(x) if self.res is not None else x
 
     def compute_output_shape(self, input_shape):
         h = None if input_shape[1] is None else input_shape[1] * 2
@@ -118,7 +125,7 @@ class UpBlock(layers.Layer):
         return (input_shape[0], h, w, self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters}
+        return {**super().get_config(), "filters": self.filters, "residual": self.residual}
 
 
 @keras.saving.register_keras_serializable(package="mimnet_tf")

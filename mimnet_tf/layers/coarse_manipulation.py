@@ -63,17 +63,27 @@ class CoarseManipulation(layers.Layer):
     def output_channels(self) -> int:
         return self.ups[-1].filters if self.ups else self.channels
 
-    def call(self, texture, mask, image_features, boundary_features):
-        feature_map = image_features[-1]
+    def localise(self, texture, mask, boundary_features):
+        """Eq. 4-6 and 9: global texture t, manipulated features F_c and the TLU map A.
+
+        Needs no image colours, so the generator may compute A before encoding the image.
+        """
         texture_global = self.global_projection(masked_mean(texture, mask))  # Eq. 4
         size = ops.shape(boundary_features)
-        tiled = ops.broadcast_to(texture_global[:, None, None, :],
-                                 (size[0], size[1], size[2], self.channels))
+        tiled = ops.broadcast_to(texture_global[:, None, None, :], (size[0], size[1], size[2], self.channels))
         manipulated = ops.concatenate([tiled, boundary_features], axis=-1)
         for block in self.residual_blocks:  # Eq. 5-6
             manipulated = block(manipulated)
-        localisation = self.tlu(texture_global, manipulated)  # Eq. 9
-        fused = localisation * manipulated + (1.0 - localisation) * feature_map  # Eq. 7
+        return {
+            "texture_global": texture_global,
+            "manipulated_features": manipulated,
+            "localisation_map": self.tlu(texture_global, manipulated),  # Eq. 9
+        }
+
+    def decode(self, localised, image_features):
+        """Eq. 7-8: fuse with the image features under A, upsample to S/2, decode."""
+        localisation = localised["localisation_map"]
+        fused = localisation * localised["manipulated_features"] + (1.0 - localisation) * image_features[-1]  # Eq. 7
         x = fused
         for i, up in enumerate(self.ups):  # Eq. 8
             x = up(x)
@@ -81,13 +91,10 @@ class CoarseManipulation(layers.Layer):
                 skip = image_features[-2 - i]
                 keep = 1.0 - upsample_map(localisation, 2 ** (i + 1))
                 x = ops.concatenate([x, keep * skip], axis=-1)
-        return {
-            "upsampled": x,
-            "coarse": self.decoder(x),
-            "localisation_map": localisation,
-            "texture_global": texture_global,
-            "manipulated_features": manipulated,
-        }
+        return {**localised, "upsampled": x, "coarse": self.decoder(x)}
+
+    def call(self, texture, mask, image_features, boundary_features):
+        return self.decode(self.localise(texture, mask, boundary_features), image_features)
 
     def get_config(self):
         return {

@@ -5,7 +5,7 @@ import keras
 from keras import layers, ops
 
 from mimnet_tf.layers.attention import WordAttention
-from mimnet_tf.layers.blocks import ResBlock, ToImage, UpBlock
+from mimnet_tf.layers.blocks import LEAK, ResBlock, ToImage, UpBlock
 from mimnet_tf.layers.coarse_manipulation import upsample_map
 
 
@@ -33,8 +33,8 @@ class FineRefinement(layers.Layer):
         self.image_skips = image_skips
         self.attention = WordAttention(channels, name="word_attention")
         self.res = ResBlock(channels, name="res")
-        self.up = UpBlock(max(channels // 2, 16), name="up")
-        self.merge = ResBlock(max(channels // 2, 16), name="merge") if image_skips else None
+        self.up = UpBlock(max(channels // 2, 16), residual=False, name="up")
+        self.merge = layers.Conv2D(max(channels // 2, 16), 3, padding="same", name="merge") if image_skips else None
         self.decoder = ToImage(name="decoder")
 
     def call(self, upsampled, texture, mask, localisation_map, full_resolution_features):
@@ -43,7 +43,7 @@ class FineRefinement(layers.Layer):
         x = self.up(x)  # Eq. 11
         if self.image_skips:
             keep = 1.0 - upsample_map(localisation_map, self.map_upsample)
-            x = self.merge(ops.concatenate([x, keep * full_resolution_features], axis=-1))
+            x = ops.leaky_relu(self.merge(ops.concatenate([x, keep * full_resolution_features], axis=-1)), LEAK)
         return {"fine": self.decoder(x), "word_attention": weights}
 
     def get_config(self):

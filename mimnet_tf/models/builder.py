@@ -152,11 +152,6 @@ def load_generator(model_dir: str, checkpoint: str = "") -> TrainedGenerator:
     if not path:
         raise FileNotFoundError(f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_SUBDIR)}: train first")
     generator = MIMNetGenerator(config.model, name="generator")
-    size = config.model.image_size
-    generator({"image": tf.zeros((1, size, size, 3)), "token_ids": tf.ones((1, config.model.max_words), tf.int32)})
-    if config.model.use_memory:
-        text = generator.encode_text(tf.ones((1, config.model.max_words), tf.int32))
-        generator.manipulate(tf.zeros((1, size, size, 3)), text["words"], text["mask"],
-                             memory_attention=tf.ones((1, config.model.max_words, config.model.memory_size)))
+    generator.build()
     restore_generator(generator, path)
     return TrainedGenerator(generator, vocab, config, path)

@@ -65,6 +65,20 @@ class MIMNetGenerator(keras.Model):
                                       config.num_residual_blocks, config.image_skips, name="icm")
         self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips, name="fir")
 
+    def build(self, input_shape=None):
+        """Creates every variable with a dummy batch (Eq. 16's memory read included)."""
+        if self.built:
+            return
+        cfg = self.config
+        image = ops.zeros((1, cfg.image_size, cfg.image_size, 3))
+        text = self.encode_text(ops.ones((1, cfg.max_words), "int32"))
+        memory_attention = None
+        if cfg.use_memory:
+            memory_attention = ops.ones((1, cfg.max_words, cfg.memory_size)) / cfg.memory_size
+        self.manipulate(image, text["words"], text["mask"], memory_attention=memory_attention)
+        self.manipulate(image, text["words"], text["mask"])
+        self.built = True
+
     def encode_text(self, token_ids, training=False):
         return self.text_encoder(token_ids, training=training)
 
@@ -84,14 +98,20 @@ class MIMNetGenerator(keras.Model):
             memory_attention: optional (batch, L, N) weights replacing Eq. 2 (Eq. 16).
             grey: optional (batch,) 0/1: the colour path sees the grey image (colour dropout).
         """
+        boundary = self.boundary_encoder(boundary_image(image))[-1]
+        texture = self.texture(words, mask, memory_attention)
+        localised = self.icm.localise(texture["texture"], mask, boundary)
         colour_input = image
         if grey is not None:
             g = ops.cast(grey, image.dtype)[:, None, None, None]
             colour_input = g * greyscale(image) + (1.0 - g) * image
+        if self.config.tlu_masks_colour:
+            # Inside the TLU map the colour path sees no colours: they must come from the text.
+            size = image.shape[1:3]
+            inside = ops.image.resize(localised["localisation_map"], size, interpolation="bilinear")
+            colour_input = inside * greyscale(colour_input) + (1.0 - inside) * colour_input
         image_levels = self.image_encoder(colour_input)
-        boundary = self.boundary_encoder(boundary_image(image))[-1]
-        texture = self.texture(words, mask, memory_attention)
-        coarse = self.icm(texture["texture"], mask, image_levels, boundary)
+        coarse = self.icm.decode(localised, image_levels)
         fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0])
         return {
             "fine": ops.cast(fine["fine"], "float32"),

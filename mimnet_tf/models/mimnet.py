@@ -94,13 +94,11 @@ class MIMNet(keras.Model):
         cfg = self.model_config
         image = ops.zeros((batch_size, cfg.image_size, cfg.image_size, 3))
         tokens = ops.ones((batch_size, cfg.max_words), "int32")
+        self.generator.build()
         out = self.generator({"image": image, "token_ids": tokens})
         text = self.generator.encode_text(tokens)
         self.discriminators["coarse"](out["coarse"], text["words"], text["mask"])
         self.discriminators["fine"](out["fine"], text["words"], text["mask"])
-        if cfg.use_memory:
-            memory_attention = ops.ones((batch_size, cfg.max_words, cfg.memory_size)) / cfg.memory_size
-            self.generator.manipulate(image, text["words"], text["mask"], memory_attention=memory_attention)
         self.built = True
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
@@ -217,12 +215,20 @@ class MIMNet(keras.Model):
             else:
                 loss_for_grad = loss
         self._apply(self.g_optimizer, tape, loss_for_grad, variables)
-        return {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
-                "randomised_memory": self._average(rmt), "recon_total": loss,
-                "tlu_mean": self._average(ops.mean(outputs["localisation_map"], axis=(1, 2, 3)))}
+        metrics = {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
+                   "randomised_memory": self._average(rmt), "recon_total": loss,
+                   "tlu_mean": self._average(ops.mean(outputs["localisation_map"], axis=(1, 2, 3)))}
+        random_images = None
+        if use_rmt:
+            random_images = {stage: ops.stop_gradient(random_outputs[stage]) for stage in STAGES}
+        return metrics, random_images
 
-    def adversarial_phase(self, image, text, mismatched, memory_attention_seed=None):
-        """Eq. 17 (discriminators), then Eq. 18-19 (+ optional terms) for the generator."""
+    def adversarial_phase(self, image, text, mismatched, random_images=None):
+        """Eq. 17 (discriminators), then Eq. 18-19 (+ optional terms) for the generator.
+
+        `random_images` ({stage: image}) are the reconstruction phase's Eq. 16 images; with
+        `rmt_as_fake` they join the discriminator's fakes (drawn here if that phase did not run).
+        """
         w = self.loss_weights
         batch = ops.shape(image)[0]
         g_variables = self.generator_variables(include_memory=False)  # memory frozen in this phase
@@ -232,7 +238,8 @@ class MIMNet(keras.Model):
             fake_outputs = self.generator.manipulate(image, mismatched["words"], mismatched["mask"])
             stage_images = self._stage_images(image, fake_outputs)
             with g_tape.stop_recording():
-                d_metrics = self._discriminator_step(stage_images, text, mismatched, image, local_batch, d_variables)
+                d_metrics = self._discriminator_step(stage_images, text, mismatched, image, local_batch, d_variables,
+                                                     random_images)
             g_reality = ops.zeros((batch,))
             g_conformity = ops.zeros((batch,))
             fake_conformity = ops.zeros((batch,))
@@ -264,18 +271,19 @@ class MIMNet(keras.Model):
                 "damsm": self._average(damsm), "redescription": self._average(redescription), "g_total": loss,
                 "fake_conformity": self._average(ops.exp(fake_conformity))}
 
-    def _discriminator_step(self, stage_images, text, mismatched, image, local_batch, d_variables):
+    def _discriminator_step(self, stage_images, text, mismatched, image, local_batch, d_variables, random_images):
         w = self.loss_weights
         batch = ops.shape(image)[0]
         random_fakes = None
         if w.rmt_as_fake and self.model_config.use_memory:
-            cfg = self.model_config
-            random_attention = self._per_example_random(
-                _MEMORY_STREAM + 8, (cfg.max_words, cfg.memory_size), local_batch,
-                lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
-            random_outputs = self.generator.manipulate(image, text["words"], text["mask"],
-                                                       memory_attention=random_attention)
-            random_fakes = self._stage_images(image, random_outputs)
+            if random_images is None:
+                cfg = self.model_config
+                random_attention = self._per_example_random(
+                    _MEMORY_STREAM, (cfg.max_words, cfg.memory_size), local_batch,
+                    lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
+                random_images = self.generator.manipulate(image, text["words"], text["mask"],
+                                                          memory_attention=random_attention)
+            random_fakes = {stage: ops.stop_gradient(random_images[stage]) for stage in STAGES}
         with tf.GradientTape() as d_tape:
             d_reality = ops.zeros((batch,))
             d_conformity = ops.zeros((batch,))
@@ -291,7 +299,7 @@ class MIMNet(keras.Model):
                 reality = losses.discriminator_reality_loss(discriminator.reality_logit(real_pooled),
                                                             discriminator.reality_logit(fake_pooled))
                 if random_fakes is not None:
-                    random_pooled = discriminator.image_features(ops.stop_gradient(random_fakes[stage][1]))
+                    random_pooled = discriminator.image_features(random_fakes[stage])
                     reality = reality + losses.fake_loss(discriminator.reality_logit(random_pooled))
                 d_reality = d_reality + self._stage_weight(stage) * reality
                 d_conformity = d_conformity + self._stage_weight(stage) * losses.discriminator_conformity_loss(
@@ -321,12 +329,14 @@ class MIMNet(keras.Model):
             self.global_batch_size = image.shape[0]
         text = self.generator.encode_text(data["token_ids"], training=True)
         results = {}
+        random_images = None
         if RECONSTRUCTION in self.phases:
-            results.update(self.reconstruction_phase(image, text["words"], text["mask"]))
+            metrics, random_images = self.reconstruction_phase(image, text["words"], text["mask"])
+            results.update(metrics)
         if ADVERSARIAL in self.phases:
             mismatched = dict(self.generator.encode_text(data["mismatched_token_ids"], training=True))
             mismatched["token_ids"] = data["mismatched_token_ids"]
-            results.update(self.adversarial_phase(image, text, mismatched))
+            results.update(self.adversarial_phase(image, text, mismatched, random_images))
         self.step_counter.assign_add(1)
         for name, value in results.items():
             self.trackers[name].update_state(value)

@@ -1,0 +1,278 @@
+"""The SynthBirds edit benchmark: run an editor over the held-out edit cases and score it.
+
+An editor is anything with `edit(images, captions) -> (edited, maps)`: uint8 (B, S, S, 3)
+images and strings in, uint8 edited images and optional (B, h, w) localisation maps out. The
+trained model (`GeneratorEditor`), exported models and the baselines all take this one shape
+(see mimnet_tf/editors.py).
+
+`compare_editors` runs several editors over the same rendered cases (the model, "no edit",
+optionally the "w/o memory" model and the ground truth itself) and `comparison_rows` lays their
+summaries side by side, one row per measure; `run` is what `python -m mimnet_tf.benchmark_edits`
+does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from mimnet_tf.data.synthbirds.edit_cases import EditCase, edit_cases, identity_cases
+from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
+from mimnet_tf.data.synthbirds.render import render
+from mimnet_tf.editors import Editor, GeneratorEditor, NoEditEditor  # noqa: F401  (the names users import)
+from mimnet_tf.metrics.edits import score_edit, summarise
+from mimnet_tf.metrics.statistics import format_table, write_results
+
+RESULTS_NAME = "benchmark"
+TITLE = "SynthBirds edit benchmark"
+ABLATION_NAME = "w/o memory"
+GROUND_TRUTH_NAME = "ground truth"
+
+
+class OracleEditor:
+    """Returns the ground-truth render of each case: the best any editor can score.
+
+    Looks a request up by (source image bytes, caption), so it answers edit and identity cases
+    in any order. Used as the "ground truth" column and to test the benchmark itself.
+    """
+
+    name = GROUND_TRUTH_NAME
+
+    def __init__(self, cases: Sequence[EditCase], size: int, rendered=None):
+        sources, targets = rendered or _rendered(cases, size)
+        self._answers = {_key(s.image, c.caption): t.image for c, s, t in zip(cases, sources, targets)}
+
+    def add(self, cases: Sequence[EditCase], rendered) -> None:
+        for case, source, target in zip(cases, *rendered):
+            self._answers[_key(source.image, case.caption)] = target.image
+
+    def edit(self, images, captions):
+        try:
+            return np.stack([self._answers[_key(i, c)] for i, c in zip(images, captions)]), None
+        except KeyError:
+            raise ValueError("OracleEditor: asked for an edit that is not one of its cases") from None
+
+
+def _key(image: np.ndarray, caption: str) -> tuple[str, str]:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(), caption
+
+
+def _rendered(cases: Sequence[EditCase], size: int):
+    sources, targets = [], []
+    for case in cases:
+        sources.append(render(case.source, size))
+        targets.append(render(case.target, size))
+    return sources, targets
+
+
+def score_editor(editor: Editor, cases: Sequence[EditCase], size: int, batch_size: int = 32,
+                 rendered=None, damsm=None) -> tuple[dict, list[dict]]:
+    """Runs `editor` on `cases` and returns (summary, per-case scores).
+
+    Args:
+        editor: anything with the Editor interface.
+        cases: the edit (or identity) cases.
+        size: render size S of the images given to the editor.
+        batch_size: cases per `editor.edit` call.
+        rendered: (sources, targets) renders of `cases` at `size`, when already made.
+        damsm: optional `evaluate_lib.DamsmScorer`: adds the paper's Sim (edited image vs the
+            case's caption) to each score, and Sim and MP to the summary.
+    """
+    sources, targets = rendered or _rendered(cases, size)
+    scores = []
+    began = time.time()
+    for start in range(0, len(cases), batch_size):
+        chunk = slice(start, start + batch_size)
+        images = np.stack([r.image for r in sources[chunk]])
+        captions = [c.caption for c in cases[chunk]]
+        edited, maps = editor.edit(images, captions)
+        sims = None if damsm is None else damsm.similarity(edited, captions)
+        for i, case in enumerate(cases[chunk]):
+            score = score_edit(case, edited[i], sources[start + i], targets[start + i],
+                               None if maps is None else maps[i])
+            if sims is not None:
+                score["sim"] = float(sims[i])
+            scores.append(score)
+    summary = summarise(scores)
+    summary["seconds"] = round(time.time() - began, 2)
+    return summary, scores
+
+
+def run_benchmark(editor: Editor, num_cases: int = 200, size: int = 64, seed: int = 0, batch_size: int = 32,
+                  identity: bool = True, damsm=None, rendered: Optional[dict] = None) -> dict:
+    """Edit cases and identity cases of the SynthBirds test split, scored. -> dict of summaries.
+
+    Args:
+        editor, size, batch_size, damsm: as in `score_editor`.
+        num_cases: number of edit cases (and of identity cases).
+        seed: the SynthBirds dataset seed (its test scenes and edit cases).
+        identity: also run the identity cases (each image edited with one of its own captions).
+        rendered: the output of `render_cases` for these settings (shared between editors).
+
+    Returns:
+        {"edit": summary, "scores": per-case scores, "identity": summary (with `identity`)}.
+    """
+    rendered = rendered or render_cases(num_cases, size, seed, identity)
+    summary, scores = score_editor(editor, rendered["edit_cases"], size, batch_size, rendered["edit"], damsm)
+    result = {"edit": summary, "scores": scores}
+    if identity:
+        result["identity"], _ = score_editor(editor, rendered["identity_cases"], size, batch_size,
+                                             rendered["identity"], damsm)
+    return result
+
+
+def render_cases(num_cases: int, size: int, seed: int = 0, identity: bool = True) -> dict:
+    """The benchmark's cases and their renders: {"edit_cases", "edit", "identity_cases", "identity"}."""
+    cases = edit_cases(seed, num_cases)
+    rendered = {"edit_cases": cases, "edit": _rendered(cases, size)}
+    if identity:
+        identities = identity_cases(seed, num_cases)
+        rendered.update(identity_cases=identities, identity=_rendered(identities, size))
+    return rendered
+
+
+def compare_editors(editors: Sequence[Editor], num_cases: int = 200, size: int = 64, seed: int = 0,
+                    batch_size: int = 32, damsm=None, ground_truth: bool = False,
+                    log: Callable[[str], None] = lambda _: None) -> dict[str, dict]:
+    """Every editor (and, with `ground_truth`, the oracle) over the same cases: {name: run_benchmark result}."""
+    rendered = render_cases(num_cases, size, seed)
+    editors = list(editors)
+    if ground_truth:
+        oracle = OracleEditor(rendered["edit_cases"], size, rendered["edit"])
+        oracle.add(rendered["identity_cases"], rendered["identity"])
+        editors.append(oracle)
+    results = {}
+    for editor in editors:
+        if editor.name in results:
+            raise ValueError(f"two editors are named {editor.name!r}; give them distinct names")
+        results[editor.name] = run_benchmark(editor, num_cases, size, seed, batch_size, damsm=damsm, rendered=rendered)
+        log(f"{editor.name}: {_seconds(results[editor.name])} s")
+    return results
+
+
+def _edit(key: str) -> Callable[[dict], object]:
+    return lambda result: result["edit"].get(key)
+
+
+def _part(part: str) -> Callable[[dict], object]:
+    return lambda result: result["edit"]["attribute_accuracy_per_part"].get(part)
+
+
+def _seconds(result: dict) -> float:
+    return round(result["edit"]["seconds"] + result.get("identity", {}).get("seconds", 0.0), 2)
+
+
+# (row label, how to read it from a run_benchmark result); missing values show as "-".
+MEASURES: tuple[tuple[str, Callable[[dict], object]], ...] = (
+    ("attribute accuracy", _edit("attribute_accuracy")),
+    *((f"attribute accuracy: {part}", _part(part)) for part in COLOURABLE_PARTS),
+    ("kept accuracy (named, unchanged parts)", _edit("kept_accuracy")),
+    ("unnamed parts preserved", _edit("unnamed_preserved")),
+    ("background L1", _edit("background_l1")),
+    ("L1 to ground truth", _edit("gt_l1")),
+    ("Diff", _edit("diff")),
+    ("Sim", _edit("sim")),
+    ("MP", _edit("mp")),
+    ("identity Diff (own caption)", lambda r: r.get("identity", {}).get("diff")),
+    ("TLU map inside bird", _edit("map_inside")),
+    ("TLU map outside bird", _edit("map_outside")),
+    ("TLU inside / outside", _edit("map_ratio")),
+    ("cases", _edit("cases")),
+    ("seconds", _seconds),
+)
+
+
+def comparison_rows(results: dict[str, dict], with_sim: Optional[bool] = None) -> list[dict]:
+    """One row per measure, one column per editor: [{"measure": label, name: value, ...}].
+
+    Sim and MP rows are left out when no editor has them (no DAMSM), unless `with_sim` says.
+    """
+    if with_sim is None:
+        with_sim = any(r["edit"].get("sim") is not None for r in results.values())
+    rows = []
+    for label, read in MEASURES:
+        if label in ("Sim", "MP") and not with_sim:
+            continue
+        row = {"measure": label}
+        for name, result in results.items():
+            value = read(result)
+            row[name] = None if isinstance(value, float) and np.isnan(value) else value
+        rows.append(row)
+    return rows
+
+
+def format_comparison(results: dict[str, dict]) -> str:
+    """The side-by-side Markdown table of `compare_editors` results."""
+    return format_table(comparison_rows(results), ["measure", *results], title=TITLE)
+
+
+def write_comparison(results: dict[str, dict], out_dir: str, metadata: dict) -> tuple[str, str]:
+    """Writes `<out_dir>/benchmark.json` and `benchmark.md` (the side-by-side table); returns both paths."""
+    return write_results(os.path.join(out_dir, RESULTS_NAME), comparison_rows(results), ["measure", *results],
+                         title=TITLE, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """What `python -m mimnet_tf.benchmark_edits` runs.
+
+    Attributes:
+        checkpoint: model directory (or checkpoint prefix) of the model.
+        model: an exported model instead (SavedModel dir, TF Serving base dir or .tflite).
+        ablation_checkpoint: optional model directory of the w/o-memory model (a third column).
+        num_cases: edit cases (and identity cases).
+        size: render size (0: the model's image size).
+        seed: SynthBirds dataset seed.
+        batch_size: cases per editor call.
+        damsm_dir: DAMSM for Sim / MP ("" and no damsm_dir in the checkpoint's config: skipped).
+        ground_truth: add the ground-truth renders as a column (the best attainable scores).
+        out: folder of benchmark.json / benchmark.md ("" writes nothing).
+    """
+
+    checkpoint: str = ""
+    model: str = ""
+    ablation_checkpoint: str = ""
+    num_cases: int = 200
+    size: int = 0
+    seed: int = 0
+    batch_size: int = 32
+    damsm_dir: str = ""
+    ground_truth: bool = False
+    out: str = ""
+
+
+def run(config: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
+    """Loads the editors and the DAMSM, compares them, writes the results; returns them.
+
+    Returns:
+        {"results": {name: run_benchmark result}, "rows": comparison rows, "table": Markdown,
+        "paths": (json, md) when written}.
+    """
+    from mimnet_tf.editors import load_editor
+    from mimnet_tf.evaluate_lib import load_damsm
+
+    if config.num_cases < 1:
+        raise ValueError(f"--num_cases={config.num_cases}: expected >= 1")
+    editor = load_editor(config.checkpoint, config.model)
+    editors = [editor, NoEditEditor()]
+    if config.ablation_checkpoint:
+        editors.insert(1, load_editor(checkpoint=config.ablation_checkpoint, name=ABLATION_NAME))
+    size = config.size or editor.image_size
+    damsm_dir = config.damsm_dir or (editor.config.model.damsm_dir if getattr(editor, "config", None) else "")
+    damsm = load_damsm(damsm_dir, log)
+    log(f"SynthBirds edit benchmark: {config.num_cases} cases at {size} px (seed {config.seed}), "
+        f"editors: {', '.join(e.name for e in editors)}")
+    results = compare_editors(editors, config.num_cases, size, config.seed, config.batch_size, damsm,
+                              config.ground_truth, log)
+    rows = comparison_rows(results)
+    output = {"results": results, "rows": rows, "table": format_comparison(results), "paths": ()}
+    if config.out:
+        metadata = {"checkpoint": config.checkpoint or config.model, "ablation_checkpoint": config.ablation_checkpoint,
+                    "num_cases": config.num_cases, "size": size, "seed": config.seed,
+                    "damsm_dir": damsm.damsm_dir if damsm is not None else None}
+        output["paths"] = write_comparison(results, config.out, metadata)
+    return output

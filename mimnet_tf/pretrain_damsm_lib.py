@@ -1,0 +1,114 @@
+"""DAMSM pretraining: the text encoder MIM-Net starts from, and the encoders of Sim/R-precision.
+
+Writes `<damsm_dir>/{config.json, vocab.txt, checkpoints/, damsm_log.jsonl}`; `builder.damsm_from_dir`
+reads it back. Settings follow AttnGAN: Adam lr 2e-3 decayed x0.98 per epoch, RNN gradients
+clipped at 0.25, gammas (4, 5, 10).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mimnet_tf.config import RunConfig
+from mimnet_tf.data import pipeline
+from mimnet_tf.data.text import Vocabulary
+from mimnet_tf.metrics.similarity import r_precision
+from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
+from mimnet_tf.models.damsm import DAMSM
+from mimnet_tf.training.checkpointing import layer_variables
+
+
+def build_damsm(config: RunConfig, vocab_size: int) -> DAMSM:
+    m = config.model
+    damsm = DAMSM(vocab_size, m.embed_dim, m.text_dim, m.base_channels, m.feature_downsample, name="damsm")
+    size = config.data.image_size
+    damsm({"image": tf.zeros((1, size, size, 3)), "token_ids": tf.ones((1, config.data.max_words), tf.int32)})
+    return damsm
+
+
+def damsm_checkpoint(damsm: DAMSM, optimizer=None) -> tf.train.Checkpoint:
+    children = {"text_encoder": layer_variables(damsm.text_encoder),
+                "image_encoder": layer_variables(damsm.image_encoder)}
+    if optimizer is not None:
+        from mimnet_tf.training.checkpointing import optimizer_variables
+
+        children["optimizer"] = optimizer_variables(optimizer)
+    return tf.train.Checkpoint(**children)
+
+
+def evaluate_damsm(damsm: DAMSM, config: RunConfig, max_batches: int = 20, seed: int = 0) -> dict:
+    """R-precision (1 true caption among 99 others, or fewer on small sets) on the test split."""
+    images, texts = [], []
+    for i, batch in enumerate(pipeline.make_dataset(config.data, "test", training=False)):
+        if i >= max_batches:
+            break
+        images.append(damsm.image_encoder(batch["image"])["global"].numpy())
+        texts.append(damsm.text_encoder(batch["token_ids"])["sentence"].numpy())
+    image_features, text_features = np.concatenate(images), np.concatenate(texts)
+    candidates = min(100, len(image_features))
+    return {"r_precision": r_precision(image_features, text_features, num_candidates=candidates, seed=seed),
+            "r_precision_candidates": candidates, "test_images": len(image_features)}
+
+
+def pretrain_damsm(config: RunConfig, log=print) -> dict:
+    out_dir = config.model.damsm_dir
+    if not out_dir:
+        raise ValueError("--damsm_dir is empty: name the directory the pretrained DAMSM is written to")
+    vocab = Vocabulary.load(pipeline.vocab_path(config.data))
+    config = with_vocab(config, vocab)
+    keras.utils.set_random_seed(config.train.seed)
+    damsm = build_damsm(config, len(vocab))
+    steps_per_epoch = pipeline.steps_per_epoch(config.data)
+    total_steps = config.train.damsm_steps or config.train.damsm_epochs * steps_per_epoch
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        config.train.damsm_learning_rate, steps_per_epoch, config.train.damsm_decay_per_epoch, staircase=True)
+    optimizer = keras.optimizers.Adam(schedule, beta_1=0.5, beta_2=0.999)
+    damsm.compile(optimizer=optimizer)
+    optimizer.build(damsm.trainable_variables)
+
+    os.makedirs(out_dir, exist_ok=True)
+    config.save(os.path.join(out_dir, CONFIG_FILENAME))
+    vocab.save(out_dir)
+    checkpoint = damsm_checkpoint(damsm, optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_SUBDIR), max_to_keep=2)
+    start = 0
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start = int(optimizer.iterations.numpy())
+        log(f"Resuming DAMSM pretraining at step {start} from {manager.latest_checkpoint}")
+    step_fn = tf.function(damsm.train_step)
+    dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
+    log_path = os.path.join(out_dir, "damsm_log.jsonl")
+    began = time.time()
+    result = {}
+    try:
+        for step, batch in zip(range(start, total_steps), dataset):
+            result = {k: float(v) for k, v in step_fn(batch).items()}
+            if not np.isfinite(result["loss"]):
+                raise FloatingPointError(f"DAMSM loss is {result['loss']} at step {step}: stopping, last checkpoint kept")
+            if (step + 1) % config.train.log_every == 0 or step + 1 == total_steps:
+                for tracker in damsm.metrics:
+                    tracker.reset_state()
+                entry = {"step": step + 1, **result, "elapsed_s": round(time.time() - began, 1)}
+                with open(log_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(entry) + "\n")
+                log(f"damsm step {step + 1}/{total_steps} loss {result['loss']:.3f} "
+                    f"(word {result['word_loss']:.3f}, sentence {result['sentence_loss']:.3f})")
+            if (step + 1) % config.train.checkpoint_every == 0:
+                manager.save(checkpoint_number=step + 1)
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+        raise
+    manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+    evaluation = evaluate_damsm(damsm, config)
+    summary = {**result, **evaluation, "steps": total_steps, "seconds": round(time.time() - began, 1)}
+    with open(os.path.join(out_dir, "damsm_summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    log(f"DAMSM written to {out_dir}: R-precision {evaluation['r_precision']:.3f} "
+        f"(1 of {evaluation['r_precision_candidates']})")
+    return summary
