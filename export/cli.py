@@ -1,0 +1,62 @@
+"""absl flags of the export entry points, read once into an ExportConfig.
+
+The flags are defined only when an entry point runs (`run_entry_point`), so the exporters stay
+importable together as libraries (a benchmark uses all three).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from mimnet_tf.config import ExportConfig
+
+_DEFAULTS = ExportConfig()
+_FLAG_HELP = {
+    "checkpoint": "Model directory written by `python -m mimnet_tf.train` (config.json, vocab.txt, checkpoints/).",
+    "out": "Output directory (SavedModel: a TF Serving version directory such as models/mimnet/1).",
+    "variants": "Comma-separated TFLite variants among fp32, fp16, dynamic, int8.",
+    "opset": "ONNX opset.",
+    "representative_samples": "Training examples calibrating the int8 TFLite model.",
+    "batch_size": "Static batch size of the TFLite model.",
+}
+
+
+def _define(flags, name: str) -> None:
+    if name in flags.FLAGS:
+        return
+    default = getattr(_DEFAULTS, name)
+    if name == "variants":
+        flags.DEFINE_list(name, list(default), _FLAG_HELP[name])
+    elif isinstance(default, int):
+        flags.DEFINE_integer(name, default, _FLAG_HELP[name])
+    else:
+        flags.DEFINE_string(name, default, _FLAG_HELP[name])
+
+
+def config_from_flags(flags, names) -> ExportConfig:
+    values = {name: getattr(flags.FLAGS, name) for name in names}
+    if "variants" in values:
+        values["variants"] = tuple(v.strip() for v in values["variants"] if v.strip())
+    return ExportConfig(**values)
+
+
+def run_entry_point(main: Callable[[ExportConfig], None], *names: str) -> None:
+    """Defines the named flags, parses them into an ExportConfig and calls `main(config)`.
+
+    A missing directory or a bad flag value ends the program with one line on stderr.
+    """
+    from absl import app, flags
+
+    for name in names:
+        _define(flags, name)
+
+    def _main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        try:
+            main(config_from_flags(flags, names))
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(_main)

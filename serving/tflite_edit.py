@@ -1,0 +1,152 @@
+"""Edits an image with an exported TFLite model in the LiteRT interpreter, as the Android app does.
+
+    python -m serving.tflite_edit --model=models/tflite/mimnet_fp32.tflite \\
+        --image=bird.png --text="this bird has a red crown" --out=edited.png
+
+The model's metadata JSON (beside it) gives the tensor names, input size and vocabulary file;
+tokenization is `Vocabulary.encode` of mimnet_tf.data.text (the spec serving/android's
+Tokenizer.kt implements). Writes the edited image at the input's size and, beside it (or at
+--map_out), the localisation map as a heat-map overlay. No TensorFlow import: only LiteRT,
+numpy and Pillow, as on a device.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+
+from mimnet_tf import images
+from mimnet_tf.data.text import Vocabulary
+
+
+def metadata_path(model_path: str) -> str:
+    return os.path.splitext(model_path)[0] + ".json"
+
+
+class LiteRTModel:
+    """A TFLite file run through its one signature with the LiteRT interpreter.
+
+    Args:
+        model_path: the .tflite file; its metadata JSON must sit beside it.
+
+    `run(image float32 (B, S, S, 3), token_ids int32 (B, L))` -> dict(edited_image, localisation_map).
+    """
+
+    def __init__(self, model_path: str, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.isfile(model_path):
+            raise FileNotFoundError(f"--model={model_path}: no such file (a .tflite written by export.tflite)")
+        meta_file = metadata_path(model_path)
+        if not os.path.isfile(meta_file):
+            raise FileNotFoundError(f"{meta_file} is missing: export.tflite writes it beside each model")
+        with open(meta_file, encoding="utf-8") as f:
+            self.metadata = json.load(f)
+        self.interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
+        signature_list = self.interpreter.get_signature_list()
+        if len(signature_list) != 1:
+            raise ValueError(f"{model_path}: expected one signature, found {sorted(signature_list)}")
+        self.signature_key = next(iter(signature_list))
+        self.runner = self.interpreter.get_signature_runner(self.signature_key)
+        self.input_names = [t["name"] for t in self.metadata["inputs"]]
+        self.output_names = [t["name"] for t in self.metadata["outputs"]]
+        found = signature_list[self.signature_key]
+        if sorted(found["inputs"]) != sorted(self.input_names) or sorted(found["outputs"]) != sorted(self.output_names):
+            raise ValueError(f"{model_path}: signature {found} does not match the metadata tensors "
+                             f"{self.input_names} -> {self.output_names}")
+
+    @property
+    def image_size(self) -> int:
+        return int(self.metadata["image_size"])
+
+    @property
+    def max_words(self) -> int:
+        return int(self.metadata["max_words"])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.metadata["inputs"][0]["shape"][0])
+
+    def run(self, image: np.ndarray, token_ids: np.ndarray) -> dict:
+        image_name, ids_name = self.input_names
+        outputs = self.runner(**{image_name: np.asarray(image, np.float32), ids_name: np.asarray(token_ids, np.int32)})
+        return {name: outputs[name] for name in self.output_names}
+
+
+@dataclasses.dataclass
+class Edit:
+    """An edit at the input's size: uint8 RGB images and the raw map in [0, 1]."""
+
+    edited: np.ndarray  # (H, W, 3)
+    map_overlay: np.ndarray  # (H, W, 3): heat map of the localisation map over the input
+    localisation_map: np.ndarray  # (S/ds, S/ds)
+
+
+class TFLiteEditor:
+    """Image + sentence -> edit, exactly as the app does it (resize, tokenize, run, resize back).
+
+    Args:
+        model_path: the .tflite file (metadata JSON and vocab file beside it).
+    """
+
+    def __init__(self, model_path: str, num_threads: int = 1):
+        self.model = LiteRTModel(model_path, num_threads)
+        if self.model.batch_size != 1:
+            raise ValueError(f"{model_path}: the editor runs batch-1 models; this one has batch {self.model.batch_size}")
+        self.vocab = Vocabulary.load(os.path.join(os.path.dirname(os.path.abspath(model_path)),
+                                                  self.model.metadata["vocab_file"]))
+
+    def token_ids(self, caption: str) -> np.ndarray:
+        """int32 (1, max_words); raises CaptionError for an empty or all-unknown caption."""
+        return self.vocab.encode_checked(caption, self.model.max_words)[None]
+
+    def edit(self, image: np.ndarray, caption: str) -> Edit:
+        """uint8 RGB (H, W, 3) + caption -> Edit at (H, W)."""
+        height, width = image.shape[:2]
+        size = self.model.image_size
+        model_input = images.to_model_range(images.resize(image, size))[None]
+        outputs = self.model.run(model_input, self.token_ids(caption))
+        edited = images.resize(images.to_uint8(outputs["edited_image"][0]), (width, height))
+        values = outputs["localisation_map"][0, :, :, 0]
+        return Edit(edited=edited, map_overlay=images.overlay(image, values), localisation_map=values)
+
+
+def map_path_for(out_path: str) -> str:
+    stem, ext = os.path.splitext(out_path)
+    return f"{stem}_map{ext or '.png'}"
+
+
+def main(argv) -> None:
+    from absl import flags
+
+    values = flags.FLAGS
+    try:
+        editor = TFLiteEditor(values.model, values.num_threads)
+        result = editor.edit(images.load_image(values.image), values.text)
+    except (FileNotFoundError, ValueError) as error:  # ImageError and CaptionError are ValueErrors
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    map_out = values.map_out or map_path_for(values.out)
+    images.save_image(values.out, result.edited)
+    images.save_image(map_out, result.map_overlay)
+    print(f"Edited image: {values.out}; localisation map overlay: {map_out}")
+
+
+def run() -> None:
+    from absl import app, flags
+
+    flags.DEFINE_string("model", None, "A .tflite file written by export.tflite.")
+    flags.DEFINE_string("image", None, "The image to edit (PNG or JPEG).")
+    flags.DEFINE_string("text", None, "The sentence describing the wanted image.")
+    flags.DEFINE_string("out", "edited.png", "Where to write the edited image.")
+    flags.DEFINE_string("map_out", "", "Where to write the map overlay (default: <out>_map.png).")
+    flags.DEFINE_integer("num_threads", 1, "Interpreter threads.")
+    flags.mark_flags_as_required(["model", "image", "text"])
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
