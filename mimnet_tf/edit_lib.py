@@ -1,0 +1,244 @@
+"""Editing image files with a sentence: one image, or a manifest of (image, text) rows.
+
+The model edits S x S images (its training size). An input of any size, mode (grey, RGBA,
+palette) or format (PNG, JPEG, ...) is read as RGB (transparency composited on white), resized
+whole to S x S (no crop: nothing of the picture is lost; a non-square picture is squashed and
+stretched back), edited, and the edit is resized back to the input's width and height, so the
+result has the input's size and aspect. The TLU localisation map (S/ds x S/ds) is upsampled to
+the input's size and drawn as a heat map over the input (`--save_map`).
+
+Inputs are checked before anything runs: a missing or corrupt image is an `ImageError`, an
+empty caption or one of only unknown words a `CaptionError` naming those words; in manifest
+mode every row is checked first and the errors name the rows.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from mimnet_tf import images as image_io
+from mimnet_tf.data import text
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+INDEX_FILENAME = "edits.csv"
+MANIFEST_LAYOUT = 'CSV with a header naming the columns image and text (or caption), or JSON Lines of {"image": ..., "text": ...}'
+
+
+class EditError(ValueError):
+    """Bad edit settings or manifest rows; the message names what is wrong and what was expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EditConfig:
+    """What `python -m mimnet_tf.edit` does.
+
+    Attributes:
+        checkpoint: model directory (or checkpoint prefix) written by training.
+        model: an exported model instead (SavedModel dir, TF Serving base dir or .tflite).
+        image: the image to edit (single mode).
+        text: the sentence describing the wanted image (single mode).
+        manifest: CSV / JSON Lines of (image, text) rows (batch mode; then `out` is a folder).
+        out: the edited image file (single mode) or the results folder (batch mode).
+        save_map: also write the localisation map as a heat-map overlay.
+        map_out: where the overlay goes in single mode (default `<out stem>_map.png`).
+        batch_size: images per model call in batch mode.
+    """
+
+    checkpoint: str = ""
+    model: str = ""
+    image: str = ""
+    text: str = ""
+    manifest: str = ""
+    out: str = ""
+    save_map: bool = False
+    map_out: str = ""
+    batch_size: int = 16
+
+
+@dataclasses.dataclass
+class EditResult:
+    """One edit at the input's size."""
+
+    edited: np.ndarray  # uint8 (H, W, 3)
+    localisation_map: np.ndarray  # float32 (h, w) in [0, 1], the model's resolution
+    map_overlay: np.ndarray  # uint8 (H, W, 3): the map's heat map over the input
+
+
+@dataclasses.dataclass(frozen=True)
+class EditRequest:
+    """One manifest row: `line` is its line (CSV) or item (JSON) number, for error messages."""
+
+    line: int
+    image: str
+    text: str
+
+
+def map_path_for(out_path: str) -> str:
+    """`edited.png` -> `edited_map.png` (the overlay beside the edit)."""
+    stem, _ = os.path.splitext(out_path)
+    return f"{stem}_map.png"
+
+
+def check_output_path(path: str, flag: str = "--out") -> None:
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in IMAGE_EXTENSIONS:
+        raise EditError(f"{flag}={path}: unknown image extension {extension!r}; expected one of "
+                        f"{', '.join(IMAGE_EXTENSIONS)}")
+
+
+def edit_images(editor, pictures: Sequence[np.ndarray], captions: Sequence[str]) -> list[EditResult]:
+    """Edits uint8 RGB pictures of any sizes with their captions (checked: CaptionError).
+
+    Each picture goes to the model at its size S (the editor resizes), and comes back at the
+    picture's own size.
+    """
+    size = editor.image_size
+    squares = np.stack([image_io.resize(p, size) for p in pictures])
+    outputs = editor.outputs(squares, list(captions), check=True, coarse=False)
+    edited, maps = outputs["edited"], outputs["localisation_map"]
+    results = []
+    for picture, edit, values in zip(pictures, edited, maps):
+        height, width = picture.shape[:2]
+        results.append(EditResult(edited=image_io.resize(edit, (width, height)), localisation_map=values,
+                                  map_overlay=image_io.overlay(picture, values)))
+    return results
+
+
+def read_manifest(path: str) -> list[EditRequest]:
+    """The rows of an edit manifest (CSV with image,text columns, or JSON Lines); paths resolve
+    against the manifest's folder."""
+    if not os.path.isfile(path):
+        raise EditError(f"--manifest={path}: no such file; expected {MANIFEST_LAYOUT}")
+    folder = os.path.dirname(os.path.abspath(path))
+    extension = os.path.splitext(path)[1].lower()
+    rows = []
+    if extension == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            columns = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+            text_column = columns.get("text") or columns.get("caption")
+            if "image" not in columns or text_column is None:
+                raise EditError(f"{path}: the header {reader.fieldnames} lacks image and text; expected {MANIFEST_LAYOUT}")
+            for row in reader:
+                rows.append((reader.line_num, row[columns["image"]] or "", row[text_column] or ""))
+    elif extension in (".jsonl", ".json"):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise EditError(f"{path}, line {number}: not JSON ({error}); expected {MANIFEST_LAYOUT}") from None
+            if not isinstance(item, dict) or "image" not in item or not ("text" in item or "caption" in item):
+                raise EditError(f"{path}, line {number}: {item!r}; expected an object with image and text")
+            rows.append((number, str(item["image"]), str(item.get("text", item.get("caption")) or "")))
+    else:
+        raise EditError(f"--manifest={path}: unknown extension {extension!r}; expected .csv or .jsonl")
+    if not rows:
+        raise EditError(f"{path} has no rows; expected {MANIFEST_LAYOUT}")
+    return [EditRequest(line, os.path.join(folder, image.strip()) if image.strip() else "", caption)
+            for line, image, caption in rows]
+
+
+def _check_requests(editor, requests: Sequence[EditRequest], manifest: str) -> list[np.ndarray]:
+    """Loads every image and checks every caption; one EditError listing all bad rows."""
+    pictures, problems = [], []
+    for request in requests:
+        try:
+            if not request.image:
+                raise image_io.ImageError("the image column is empty")
+            pictures.append(image_io.load_image(request.image))
+            editor.token_ids([request.text], check=True)
+        except (image_io.ImageError, text.CaptionError) as error:
+            problems.append(f"row at line {request.line}: {error}")
+    if problems:
+        shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
+        raise EditError(f"{manifest}: {len(problems)} bad row(s), nothing edited: " + "; ".join(shown))
+    return pictures
+
+
+def edit_manifest(editor, requests: Sequence[EditRequest], out_dir: str, save_map: bool = False,
+                  batch_size: int = 16, manifest: str = "manifest", progress: bool = False) -> list[dict]:
+    """Edits every row into `out_dir` and writes `out_dir/edits.csv` (one line per row).
+
+    Results are `NNNN_<image stem>.png` (and `NNNN_<image stem>_map.png` with `save_map`), NNNN
+    the row's position, so rows that share an image do not overwrite each other.
+    """
+    from tqdm import tqdm
+
+    if batch_size < 1:
+        raise EditError(f"--batch_size={batch_size}: expected >= 1")
+    pictures = _check_requests(editor, requests, manifest)
+    os.makedirs(out_dir, exist_ok=True)
+    index = []
+    for start in tqdm(range(0, len(requests), batch_size), desc="edit", unit="batch", disable=not progress):
+        chunk = requests[start:start + batch_size]
+        results = edit_images(editor, pictures[start:start + batch_size], [r.text for r in chunk])
+        for offset, (request, result) in enumerate(zip(chunk, results)):
+            stem = f"{start + offset:04d}_{os.path.splitext(os.path.basename(request.image))[0]}"
+            edited_path = os.path.join(out_dir, stem + ".png")
+            image_io.save_image(edited_path, result.edited)
+            entry = {"image": request.image, "text": request.text, "edited": os.path.basename(edited_path), "map": ""}
+            if save_map:
+                entry["map"] = stem + "_map.png"
+                image_io.save_image(os.path.join(out_dir, entry["map"]), result.map_overlay)
+            index.append(entry)
+    with open(os.path.join(out_dir, INDEX_FILENAME), "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["image", "text", "edited", "map"])
+        writer.writeheader()
+        writer.writerows(index)
+    return index
+
+
+def run(config: EditConfig, log: Callable[[str], None] = print, editor=None, progress: bool = True) -> dict:
+    """Checks the settings and inputs, loads the model, edits, writes; returns what was written.
+
+    Args:
+        config: the edit settings.
+        log: where the summary line goes.
+        editor: an already loaded editor (else one is loaded from `config`).
+        progress: progress bar in manifest mode.
+
+    Raises:
+        EditError, ImageError, CaptionError, FileNotFoundError: with a one-line message.
+    """
+    from mimnet_tf.editors import load_editor
+
+    if bool(config.image) == bool(config.manifest):
+        raise EditError("give exactly one of --image (with --text) and --manifest")
+    if config.image:
+        if not config.text.strip():
+            raise text.CaptionError("--text is empty: describe the wanted image, e.g. --text=\"this bird has blue wings\"")
+        out = config.out or "edited.png"
+        map_out = config.map_out or map_path_for(out)
+        check_output_path(out)
+        if config.save_map:
+            check_output_path(map_out, "--map_out")
+        picture = image_io.load_image(config.image)  # before the (slow) model load
+        editor = editor or load_editor(config.checkpoint, config.model)
+        result = edit_images(editor, [picture], [config.text])[0]
+        image_io.save_image(out, result.edited)
+        written = {"edited": out, "map": ""}
+        if config.save_map:
+            image_io.save_image(map_out, result.map_overlay)
+            written["map"] = map_out
+        log(f"Edited image ({picture.shape[1]}x{picture.shape[0]}): {out}"
+            + (f"; localisation map overlay: {map_out}" if config.save_map else ""))
+        return written
+    if config.text:
+        raise EditError("--text is for --image; with --manifest the text comes from each row")
+    requests = read_manifest(config.manifest)
+    out_dir = config.out or "edits"
+    if os.path.isfile(out_dir):
+        raise EditError(f"--out={out_dir} is a file; with --manifest, --out is the folder of the results")
+    editor = editor or load_editor(config.checkpoint, config.model)
+    index = edit_manifest(editor, requests, out_dir, config.save_map, config.batch_size, config.manifest, progress)
+    log(f"Edited {len(index)} image(s) into {out_dir} (index: {os.path.join(out_dir, INDEX_FILENAME)})")
+    return {"out_dir": out_dir, "index": index}
