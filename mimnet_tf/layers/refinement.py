@@ -20,17 +20,20 @@ class FineRefinement(layers.Layer):
         channels: width of the attention context and of the refined features.
         map_upsample: S / (the localisation map's size), i.e. the feature downsampling.
         image_skips: also feed the full-resolution encoder features gated by `1 - A`.
+        gate_context: multiply the word context by A (text only inside the localisation map).
 
     Call: upsampled U (batch, S/2, S/2, c_u), texture (batch, L, d), mask (batch, L),
         localisation_map (batch, h, w, 1), full-resolution image features (batch, S, S, c0) ->
         dict(fine=(batch, S, S, 3), word_attention=(batch, (S/2)^2, L)).
     """
 
-    def __init__(self, channels: int, map_upsample: int, image_skips: bool = True, **kwargs):
+    def __init__(self, channels: int, map_upsample: int, image_skips: bool = True, gate_context: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.map_upsample = map_upsample
         self.image_skips = image_skips
+        self.gate_context = gate_context
         self.attention = WordAttention(channels, name="word_attention")
         self.res = ResBlock(channels, name="res")
         self.up = UpBlock(max(channels // 2, 16), residual=False, name="up")
@@ -39,6 +42,8 @@ class FineRefinement(layers.Layer):
 
     def call(self, upsampled, texture, mask, localisation_map, full_resolution_features):
         context, weights = self.attention(upsampled, texture, mask)  # Eq. 10
+        if self.gate_context:  # text detail only where the TLU says to edit
+            context = context * upsample_map(localisation_map, self.map_upsample // 2)
         x = self.res(ops.concatenate([upsampled, context], axis=-1))
         x = self.up(x)  # Eq. 11
         if self.image_skips:
@@ -48,4 +53,4 @@ class FineRefinement(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "map_upsample": self.map_upsample,
-                "image_skips": self.image_skips}
+                "image_skips": self.image_skips, "gate_context": self.gate_context}

@@ -1,0 +1,183 @@
+"""STREAM pretraining: the captioner MirrorGAN (and MIM-Net's optional redescription loss) freeze.
+
+Writes `<stream_dir>/{config.json, vocab.txt, checkpoints/, stream_log.jsonl, stream_summary.json}`;
+`models.stream.stream_from_dir` reads it back. The captioner learns the training captions of
+the prepared data (teacher forcing, Adam), and is evaluated on the test split: teacher-forced
+cross-entropy and token accuracy, plus a few greedy captions to read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mimnet_tf.config import RunConfig
+from mimnet_tf.data import pipeline
+from mimnet_tf.data.text import Vocabulary
+from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
+from mimnet_tf.models.stream import STREAM, build_stream, decoder_sequences, stream_checkpoint
+
+LOG_FILENAME = "stream_log.jsonl"
+SUMMARY_FILENAME = "stream_summary.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamPretrainConfig:
+    """How long and how fast STREAM pretrains (the rest comes from the RunConfig)."""
+
+    steps: int = 2000
+    learning_rate: float = 1e-3
+    encoder_weights: str = ""  # a local .weights.h5 of an ImageEncoder of the same widths, or ""
+    encoder_from_damsm: bool = True  # without encoder_weights: start from --damsm_dir's image encoder if it fits
+    eval_batches: int = 10  # test batches scored after training
+    sample_captions: int = 4  # greedy captions written to the summary
+
+
+def load_encoder_weights(stream: STREAM, path: str) -> None:
+    """Initialises STREAM's CNN encoder from a local Keras weights file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"STREAM encoder weights not found: {path}. Pass a local .weights.h5 saved from an ImageEncoder with "
+            f"base_channels={stream.base_channels} and downsample={stream.downsample} (--stream_encoder_weights), "
+            "or leave the flag empty to train the encoder from scratch.")
+    stream.backbone.load_weights(path)
+
+
+def initialise_encoder(stream: STREAM, config: RunConfig, options: StreamPretrainConfig, vocab: Vocabulary,
+                       log: Callable[[str], None] = print) -> str:
+    """Starts STREAM's CNN from a weights file, or from the pretrained DAMSM's image pyramid.
+
+    A captioner trained from scratch on captions alone learns to use the image slowly (the
+    decoder first learns the captions' language); a CNN that already tells colours and parts
+    apart (the DAMSM's, trained to match words with regions) shortens that a lot.
+
+    Returns:
+        Where the encoder comes from: the weights file, the DAMSM directory, or "scratch".
+    """
+    if options.encoder_weights:
+        load_encoder_weights(stream, options.encoder_weights)
+        return options.encoder_weights
+    if not (options.encoder_from_damsm and config.model.damsm_dir):
+        return "scratch"
+    from mimnet_tf.models.builder import damsm_from_dir
+
+    backbone = damsm_from_dir(config.model.damsm_dir, vocab).image_encoder.backbone
+    if (backbone.base_channels, backbone.downsample) != (stream.backbone.base_channels, stream.backbone.downsample):
+        log(f"The DAMSM in {config.model.damsm_dir} has another image pyramid (base_channels={backbone.base_channels}, "
+            f"feature_downsample={backbone.downsample}): STREAM's encoder starts from scratch")
+        return "scratch"
+    stream.backbone.set_weights(backbone.get_weights())
+    return config.model.damsm_dir
+
+
+def evaluate_stream(stream: STREAM, config: RunConfig, vocab: Vocabulary, max_batches: int = 10,
+                    sample_captions: int = 4) -> dict:
+    """Teacher-forced loss and token accuracy on the test split, and a few greedy captions."""
+    total_loss, correct, counted, examples = 0.0, 0.0, 0.0, 0
+    samples = []
+    for i, batch in enumerate(pipeline.make_dataset(config.data, "test", training=False)):
+        if i >= max_batches:
+            break
+        logits = stream({"image": batch["image"], "token_ids": batch["token_ids"]}, training=False)
+        total_loss += float(tf.reduce_sum(stream.caption_loss(logits, batch["token_ids"])))
+        targets, mask = decoder_sequences(batch["token_ids"])
+        hits = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), targets), tf.float32)
+        correct += float(tf.reduce_sum(hits * mask))
+        counted += float(tf.reduce_sum(mask))
+        examples += int(batch["token_ids"].shape[0])
+        if len(samples) < sample_captions:
+            keep = sample_captions - len(samples)
+            generated = stream.caption(batch["image"][:keep], vocab)
+            truths = [c.decode("utf-8") for c in batch["caption"][:keep].numpy()]
+            samples += [{"caption": t, "generated": g} for t, g in zip(truths, generated)]
+    if not examples:
+        raise ValueError(f"No test examples in {config.data.resolved_prepared_dir}: STREAM is evaluated on the test split")
+    return {"test_loss": total_loss / examples, "test_token_accuracy": correct / max(counted, 1.0),
+            "test_examples": examples, "samples": samples}
+
+
+def check_options(config: RunConfig, options: StreamPretrainConfig) -> None:
+    """Raises ValueError naming the flag when pretraining cannot start (before any data is made)."""
+    if not config.model.stream_dir:
+        raise ValueError("--stream_dir is empty: name the directory the pretrained STREAM is written to")
+    if options.steps < 1:
+        raise ValueError(f"--stream_steps={options.steps}: expected >= 1")
+    if options.learning_rate <= 0:
+        raise ValueError(f"--stream_learning_rate={options.learning_rate}: expected > 0")
+
+
+def pretrain_stream(config: RunConfig, options: StreamPretrainConfig = StreamPretrainConfig(),
+                    log: Callable[[str], None] = print) -> dict:
+    """Pretrains STREAM on the prepared data of `config` into `config.model.stream_dir` (resumable).
+
+    Returns:
+        The summary written to stream_summary.json: last training losses, test loss, token
+        accuracy, sample captions, steps and seconds.
+
+    Raises:
+        ValueError: no --stream_dir, or a non-finite loss.
+        FileNotFoundError: no prepared data (the message gives the prepare command).
+    """
+    check_options(config, options)
+    out_dir = config.model.stream_dir
+    vocab = Vocabulary.load(pipeline.vocab_path(config.data))
+    config = with_vocab(config, vocab)
+    keras.utils.set_random_seed(config.train.seed)
+    stream = build_stream(config.model, config.data.image_size)
+    encoder_source = initialise_encoder(stream, config, options, vocab, log)
+    log(f"STREAM encoder starts from {encoder_source}")
+    optimizer = keras.optimizers.Adam(options.learning_rate)
+    stream.compile(optimizer=optimizer)
+    optimizer.build(stream.trainable_variables)
+
+    os.makedirs(out_dir, exist_ok=True)
+    config.save(os.path.join(out_dir, CONFIG_FILENAME))
+    vocab.save(out_dir)
+    checkpoint = stream_checkpoint(stream, optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_SUBDIR), max_to_keep=2)
+    start = 0
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start = int(optimizer.iterations.numpy())
+        log(f"Resuming STREAM pretraining at step {start} from {manager.latest_checkpoint}")
+    step_fn = tf.function(stream.train_step)
+    dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
+    log_path = os.path.join(out_dir, LOG_FILENAME)
+    began = time.time()
+    result = {}
+    log_every = max(1, config.train.log_every)
+    try:
+        for step, batch in zip(range(start, options.steps), dataset):
+            result = {k: float(v) for k, v in step_fn({"image": batch["image"], "token_ids": batch["token_ids"]}).items()}
+            if not np.isfinite(result["loss"]):
+                raise ValueError(f"STREAM loss is {result['loss']} at step {step}: stopping, last checkpoint kept")
+            if (step + 1) % log_every == 0 or step + 1 == options.steps:
+                for tracker in stream.metrics:
+                    tracker.reset_state()
+                entry = {"step": step + 1, **result, "elapsed_s": round(time.time() - began, 1)}
+                with open(log_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(entry) + "\n")
+                log(f"stream step {step + 1}/{options.steps} loss {result['loss']:.3f} "
+                    f"token accuracy {result['token_accuracy']:.3f}")
+            if config.train.checkpoint_every and (step + 1) % config.train.checkpoint_every == 0:
+                manager.save(checkpoint_number=step + 1)
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+        raise
+    manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+    evaluation = evaluate_stream(stream, config, vocab, options.eval_batches, options.sample_captions)
+    summary = {**result, **evaluation, "steps": options.steps, "seconds": round(time.time() - began, 1),
+               "encoder_source": encoder_source}
+    with open(os.path.join(out_dir, SUMMARY_FILENAME), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    log(f"STREAM written to {out_dir}: test loss {evaluation['test_loss']:.3f}, "
+        f"token accuracy {evaluation['test_token_accuracy']:.3f}")
+    for sample in evaluation["samples"]:
+        log(f"  {sample['caption']!r} -> {sample['generated']!r}")
+    return summary
