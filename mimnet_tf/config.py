@@ -79,7 +79,9 @@ class ModelConfig:
     tlu_init_bias: float = 0.0
     num_residual_blocks: int = 2
     image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
-    tlu_masks_colour: bool = False  # the colour path sees the image greyed inside A (not in the paper)
+    # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
+    # FIR's word context is gated by A); outside it only the image does. Not in the paper.
+    tlu_exclusive: bool = False
     # Discriminators (Eq. 12-13).
     disc_channels: int = 32
     # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).

@@ -73,7 +73,7 @@ class TextEncoder(layers.Layer):
         forward = self.forward_lstm(embedded)
         reversed_input = tf.reverse_sequence(embedded, lengths, seq_axis=1, batch_axis=0)
         backward = tf.reverse_sequence(self.backward_lstm(reversed_input), lengths, seq_axis=1, batch_axis=0)
-        words = ops.concatenate([forward, backward], axis=-1) * mask[:, :, None]
+        words = ops.concatenate([forward, backward], axis=-1) * ops.cast(mask, forward.dtype)[:, :, None]
         return {"words": words, "sentence": masked_mean(words, mask), "mask": mask}
 
     def get_config(self):

@@ -63,7 +63,8 @@ class MIMNetGenerator(keras.Model):
         levels = self.image_encoder.num_levels
         self.icm = CoarseManipulation(feature_dim, levels - 1, config.use_tlu, config.tlu_init_bias,
                                       config.num_residual_blocks, config.image_skips, name="icm")
-        self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips, name="fir")
+        self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips,
+                                  gate_context=config.tlu_exclusive, name="fir")
 
     def build(self, input_shape=None):
         """Creates every variable with a dummy batch (Eq. 16's memory read included)."""
@@ -105,7 +106,7 @@ class MIMNetGenerator(keras.Model):
         if grey is not None:
             g = ops.cast(grey, image.dtype)[:, None, None, None]
             colour_input = g * greyscale(image) + (1.0 - g) * image
-        if self.config.tlu_masks_colour:
+        if self.config.tlu_exclusive:
             # Inside the TLU map the colour path sees no colours: they must come from the text.
             size = image.shape[1:3]
             inside = ops.image.resize(localised["localisation_map"], size, interpolation="bilinear")

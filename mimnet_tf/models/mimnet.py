@@ -123,6 +123,12 @@ class MIMNet(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
+    @property
+    def uses_discriminators(self) -> bool:
+        """False when every adversarial weight is 0: the discriminator step is skipped."""
+        w = self.loss_weights
+        return w.reality > 0 or w.conformity > 0 or (w.randomised_memory > 0 and self.model_config.use_memory)
+
     def checkpoint_layers(self) -> dict:
         """The layers whose variables a training checkpoint holds, by stable name."""
         return {"generator": self.generator, "coarse_discriminator": self.coarse_discriminator,
@@ -237,13 +243,15 @@ class MIMNet(keras.Model):
         with tf.GradientTape() as g_tape:
             fake_outputs = self.generator.manipulate(image, mismatched["words"], mismatched["mask"])
             stage_images = self._stage_images(image, fake_outputs)
-            with g_tape.stop_recording():
-                d_metrics = self._discriminator_step(stage_images, text, mismatched, image, local_batch, d_variables,
-                                                     random_images)
+            d_metrics = {}
+            if self.uses_discriminators:
+                with g_tape.stop_recording():
+                    d_metrics = self._discriminator_step(stage_images, text, mismatched, image, local_batch,
+                                                         d_variables, random_images)
             g_reality = ops.zeros((batch,))
             g_conformity = ops.zeros((batch,))
             fake_conformity = ops.zeros((batch,))
-            for stage, (_, fake) in stage_images.items():
+            for stage, (_, fake) in (stage_images.items() if self.uses_discriminators else ()):
                 discriminator = self.discriminators[stage]
                 pooled = discriminator.image_features(fake)
                 conformity = discriminator.conformity(pooled, mismatched["words"], mismatched["mask"])
