@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: install test test-fast demo clean
 
@@ -23,7 +24,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python -m mimnet_tf.demo --out=$(DEMO_DIR)
+	$(BIN)/python -m mimnet_tf.demo --flagfile=configs/synthbirds.flags --out=$(DEMO_DIR) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -29,6 +29,15 @@ def load_checkpoint(model_dir: str):
     return load_generator(model_dir)
 
 
+def model_kind(model_dir: str) -> str:
+    """"mimnet" or "mirrorgan", from the model directory's config.json ("mimnet" if unreadable)."""
+    from mimnet_tf.config import RunConfig
+    from mimnet_tf.models.builder import CONFIG_FILENAME
+
+    path = os.path.join(model_dir or "", CONFIG_FILENAME)
+    return RunConfig.load(path).model.model if os.path.exists(path) else "mimnet"
+
+
 def map_size(trained) -> int:
     return trained.config.model.image_size // trained.config.model.feature_downsample
 

@@ -60,7 +60,28 @@ def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
     return common.compare(trained, run, batches)
 
 
+def export_mirrorgan_saved_model(model_dir: str, out_dir: str) -> str:
+    """A MirrorGAN model directory -> SavedModel with `generate` (text -> PNG bytes) signatures."""
+    from export.generate_signature import export_generate_saved_model
+    from mimnet_tf.models.mirrorgan import load_mirrorgan
+
+    check_version_dir(out_dir)
+    trained = load_mirrorgan(model_dir)
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
+            raise ValueError(f"--out={out_dir} exists and is not a SavedModel: refusing to overwrite it")
+        shutil.rmtree(out_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_path = trained.vocab.save(scratch)
+        return export_generate_saved_model(trained.generator, vocab_path, trained.config.model.max_words, out_dir)
+
+
 def main(config: ExportConfig) -> None:
+    if common.model_kind(config.checkpoint) == "mirrorgan":
+        out_dir = export_mirrorgan_saved_model(config.checkpoint, config.out)
+        print(f"SavedModel (MirrorGAN): {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
+              "generate, generate_tensors, serving_default")
+        return
     trained = common.load_checkpoint(config.checkpoint)
     check_version_dir(config.out)
     out_dir = export_saved_model(trained, config.out)

@@ -25,7 +25,9 @@ from mimnet_tf.config import ExportConfig
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 # The LiteRT REVERSE_SEQUENCE kernel has no int8 version, yet the quantizer quantizes it (the
 # model then fails at AllocateTensors); the text encoder's two reverse_sequence ops stay float.
-INT8_FLOAT_OPS = ("REVERSE_SEQUENCE",)
+# The memory's cosine attention divides by vector norms; a quantized DIV refuses a divisor that
+# rounds to its zero point (padding words have zero norm), so DIV stays float too.
+INT8_FLOAT_OPS = ("REVERSE_SEQUENCE", "DIV")
 
 
 def parse_variants(variants) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ DATASETS = ("synthbirds", "cub", "oxford102", "celeba", "deepfashion", "manifest
 MODELS = ("mimnet", "mirrorgan")
 PHASE_SCHEDULES = ("alternate", "reconstruction_first", "reconstruction_only", "adversarial_only")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+LR_SCHEDULES = ("constant", "cosine", "step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,14 +71,17 @@ class ModelConfig:
     # Memory bank (Eq. 1-3).
     use_memory: bool = True  # False: texture features straight from the words (ablation)
     memory_size: int = 256
-    memory_temperature: float = 1.0  # softmax temperature of the word->memory attention
+    memory_temperature: float = 0.1  # softmax temperature of the word->memory attention (Eq. 2)
+    memory_similarity: str = "cosine"  # Eq. 2 logits: "cosine", or the paper's "dot" (saturates; see MemoryBank)
     # Image / boundary encoders and generator widths.
     base_channels: int = 32  # channels at full resolution; doubled per downsampling
     feature_downsample: int = 8  # F_I and E live at S / feature_downsample
     image_encoder_weights: str = ""  # optional local weights file for the image encoder
+    image_encoder_from_damsm: bool = False  # start the image encoder from the DAMSM's (pretrained CNN)
     use_tlu: bool = True  # False: A = 1 everywhere (ablation "w/o TLU")
     tlu_init_bias: float = 0.0
     num_residual_blocks: int = 2
+    fir_keys: str = "texture"  # FIR attends by "texture" (Eq. 10) or by the contextual "words" features
     image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
     # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
     # FIR's word context is gated by A); outside it only the image does. Not in the paper.
@@ -126,6 +130,7 @@ class TrainConfig:
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    gradient_clip_norm: float = 0.0  # > 0: Adam's global_clipnorm on both optimizers (not in the paper)
     lr_schedule: str = "constant"  # constant | cosine | step
     lr_decay_steps: int = 0
     lr_decay_rate: float = 0.5
@@ -135,6 +140,10 @@ class TrainConfig:
     reconstruction_steps: int = 0  # K for --phase_schedule=reconstruction_first
     memory_only_reconstruction: bool = False  # reconstruction updates only the memory
     colour_dropout: float = 0.0  # reconstruction: P(colour path sees the grey image) (not in the paper)
+    colour_swap: float = 0.0  # reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)
+    colour_swap_regions: int = 2  # at most this many repainted regions per image
+    colour_swap_threshold: float = 0.25  # colour distance to the seed pixel that joins a region ([-1, 1] units)
+    tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50
@@ -219,10 +228,16 @@ def validate(config: RunConfig) -> None:
         (config.train.phase_schedule in PHASE_SCHEDULES,
          f"--phase_schedule={config.train.phase_schedule!r}: expected one of {PHASE_SCHEDULES}"),
         (config.train.strategy in STRATEGIES, f"--strategy={config.train.strategy!r}: expected one of {STRATEGIES}"),
+        (config.train.lr_schedule in LR_SCHEDULES,
+         f"--lr_schedule={config.train.lr_schedule!r}: expected one of {LR_SCHEDULES}"),
         (config.data.image_size % 16 == 0 and config.data.image_size >= 32,
          f"--image_size={config.data.image_size}: expected a multiple of 16, at least 32"),
         (config.data.image_size % config.model.feature_downsample == 0,
          f"--feature_downsample={config.model.feature_downsample} must divide --image_size={config.data.image_size}"),
+        (config.model.memory_similarity in ("cosine", "dot"),
+         f"--memory_similarity={config.model.memory_similarity!r}: expected 'cosine' or 'dot'"),
+        (config.model.fir_keys in ("texture", "words"),
+         f"--fir_keys={config.model.fir_keys!r}: expected 'texture' or 'words'"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),
         (config.data.max_words > 0, f"--max_words={config.data.max_words}: expected > 0"),
     ]

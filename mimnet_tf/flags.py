@@ -84,6 +84,9 @@ def flag_specs() -> dict[str, tuple[type, object, str, tuple[str, ...]]]:
     return specs
 
 
+# Names the issues and papers use for a config field.
+ALIASES = {"redescription_weight": "redescription", "damsm_weight": "damsm"}
+
 _DEFINERS = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
              str: flags.DEFINE_string}
 
@@ -100,6 +103,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         if len(sections) > 1:
             help_text = f"{help_text} (one value for: {', '.join(sections)})"
         _DEFINERS[kind](name, default, help_text, flag_values=flag_values)
+    for alias, name in ALIASES.items():
+        if alias not in flag_values:
+            flags.DEFINE_alias(alias, name, flag_values=flag_values)
 
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.RunConfig:

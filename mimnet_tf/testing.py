@@ -60,7 +60,7 @@ def write_tiny_prepared(out_dir: str, num_train: int = 16, num_test: int = 8, si
     vocab = text.Vocabulary.build(train_captions)
     vocab.save(out_dir)
     with open(os.path.join(out_dir, records.META_FILENAME), "w", encoding="utf-8") as f:
-        json.dump({"dataset": "tiny", "image_size": size, "splits": counts, "vocab_size": len(vocab)}, f)
+        json.dump({"dataset": "tiny", "image_size": size, "counts": counts, "vocab_size": len(vocab)}, f)
     return out_dir
 
 
@@ -70,19 +70,21 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
     With `train_steps`, the model first trains that many steps on the prepared data. Returns the
     (RunConfig, MIMNet).
     """
-    import keras
     import tensorflow as tf
 
     from mimnet_tf.data import pipeline
     from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, build_mimnet, with_vocab
+    from mimnet_tf.train_lib import learning_rate_schedules, make_optimizers
     from mimnet_tf.training.checkpointing import training_checkpoint
 
     config = tiny_run_config(prepared_dir, model_dir, image_size, **overrides)
     vocab = text.Vocabulary.load(prepared_dir)
     config = with_vocab(config, vocab)
     model = build_mimnet(config, vocab, log=lambda *_: None)
-    model.compile(g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
-                  d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
+    # The optimizers `mimnet_tf.train` builds, so that `train` can resume this directory.
+    schedules = learning_rate_schedules(config.train, max(train_steps, 1))
+    g_optimizer, d_optimizer = make_optimizers(config.train, schedules, model.step_counter)
+    model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
     if train_steps:
         step = tf.function(model.train_step)
         batches = iter(pipeline.make_dataset(config.data))

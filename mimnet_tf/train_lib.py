@@ -216,7 +216,8 @@ def make_optimizers(train: TrainConfig, rate_schedules: tuple, step_variable) ->
     optimizers = []
     for schedule, name in zip(rate_schedules, ("g_optimizer", "d_optimizer")):
         optimizer = keras.optimizers.Adam(schedules.optimizer_learning_rate(schedule, step_variable),
-                                          beta_1=train.beta_1, beta_2=train.beta_2, name=name)
+                                          beta_1=train.beta_1, beta_2=train.beta_2, name=name,
+                                          global_clipnorm=train.gradient_clip_norm or None)
         if train.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
         optimizers.append(optimizer)

@@ -38,7 +38,7 @@ def count_examples(config: DataConfig, split: str) -> int:
     """Images in a split, from meta.json when it has the count, else by reading the shards."""
     try:
         meta = records.read_meta(config.resolved_prepared_dir)
-        count = meta.get("splits", {}).get(split, {}).get("images")
+        count = meta.get("counts", {}).get(split, {}).get("images")
         if count is not None:
             return int(count)
     except FileNotFoundError:

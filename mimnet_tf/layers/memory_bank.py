@@ -14,7 +14,12 @@ class MemoryBank(layers.Layer):
     """A bank of N learned texture memories read by word attention.
 
     Eq. 1: memories `M = {m_1..m_N}`, `m_i in R^memory_dim`.
-    Eq. 2: keys `k_i = W_k m_i` (text space); `alpha_ji = softmax_i(w_j . k_i / temperature)`.
+    Eq. 2: keys `k_i = W_k m_i` (text space); `alpha_ji = softmax_i(sim(w_j, k_i) / temperature)`.
+        `similarity="dot"` is the paper's dot product. With word features of pretrained scale
+        (norms ~7) and keys of unit-order entries it saturates the softmax from the start:
+        measured on SynthBirds, every word read one memory, the same few for all colour words
+        ("blue" and "this" the same one), and no gradient could separate them. "cosine" keeps
+        the logits within +-1/temperature.
     Eq. 3: word-level texture features `t_j = sum_i alpha_ji m_i`; `t_j = 0` at pads.
 
     Its variables (`memories`, `key_projection`) have "memory_bank" in their path, so a training
@@ -25,6 +30,7 @@ class MemoryBank(layers.Layer):
         memory_dim: width of a memory (the image-feature width).
         text_dim: width of the word features (the key space).
         temperature: softmax temperature of Eq. 2.
+        similarity: "cosine" (default) or "dot" (the paper's).
 
     Call: words (batch, L, text_dim), mask (batch, L), optional `attention` (batch, L, N) to
         use instead of Eq. 2 (the random weights of Eq. 16) ->
@@ -36,13 +42,17 @@ class MemoryBank(layers.Layer):
         (2, 3, 8)
     """
 
-    def __init__(self, memory_size: int, memory_dim: int, text_dim: int, temperature: float = 1.0, **kwargs):
+    def __init__(self, memory_size: int, memory_dim: int, text_dim: int, temperature: float = 0.1,
+                 similarity: str = "cosine", **kwargs):
         kwargs.setdefault("name", MEMORY_VARIABLE_TAG)
         super().__init__(**kwargs)
         self.memory_size = memory_size
         self.memory_dim = memory_dim
         self.text_dim = text_dim
         self.temperature = temperature
+        if similarity not in ("cosine", "dot"):
+            raise ValueError(f"similarity={similarity!r}: expected 'cosine' or 'dot'")
+        self.similarity = similarity
 
     def build(self, words_shape=None, mask_shape=None, attention_shape=None):
         self.memories = self.add_weight(
@@ -62,7 +72,11 @@ class MemoryBank(layers.Layer):
 
     def attend(self, words, mask):
         """Eq. 2: (batch, L, N) attention weights; rows of pads are all zero."""
-        scores = ops.einsum("bld,nd->bln", words, self.keys()) / self.temperature
+        keys = self.keys()
+        if self.similarity == "cosine":
+            keys = keys / (ops.norm(keys, axis=-1, keepdims=True) + 1e-6)
+            words = words / (ops.norm(words, axis=-1, keepdims=True) + 1e-6)
+        scores = ops.einsum("bld,nd->bln", words, ops.cast(keys, words.dtype)) / self.temperature
         weights = masked_softmax(scores, ops.ones_like(scores[:1, :1, :]))
         return weights * ops.cast(mask, weights.dtype)[:, :, None]
 
@@ -84,6 +98,7 @@ class MemoryBank(layers.Layer):
             "memory_dim": self.memory_dim,
             "text_dim": self.text_dim,
             "temperature": self.temperature,
+            "similarity": self.similarity,
         }
 
 

@@ -23,7 +23,8 @@ class FineRefinement(layers.Layer):
         gate_context: multiply the word context by A (text only inside the localisation map).
 
     Call: upsampled U (batch, S/2, S/2, c_u), texture (batch, L, d), mask (batch, L),
-        localisation_map (batch, h, w, 1), full-resolution image features (batch, S, S, c0) ->
+        localisation_map (batch, h, w, 1), full-resolution image features (batch, S, S, c0),
+        optional keys (batch, L, d_k) to attend by instead of the textures ->
         dict(fine=(batch, S, S, 3), word_attention=(batch, (S/2)^2, L)).
     """
 
@@ -40,8 +41,10 @@ class FineRefinement(layers.Layer):
         self.merge = layers.Conv2D(max(channels // 2, 16), 3, padding="same", name="merge") if image_skips else None
         self.decoder = ToImage(name="decoder")
 
-    def call(self, upsampled, texture, mask, localisation_map, full_resolution_features):
-        context, weights = self.attention(upsampled, texture, mask)  # Eq. 10
+    def call(self, upsampled, texture, mask, localisation_map, full_resolution_features, keys=None):
+        # Eq. 10: positions attend over words by their texture features (or by `keys`, e.g. the
+        # contextual word features), and read the texture features.
+        context, weights = self.attention(upsampled, texture if keys is None else keys, mask, values=texture)
         if self.gate_context:  # text detail only where the TLU says to edit
             context = context * upsample_map(localisation_map, self.map_upsample // 2)
         x = self.res(ops.concatenate([upsampled, context], axis=-1))

@@ -123,6 +123,16 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
         log("No --damsm_dir: the text encoder trains from scratch with the generator "
             "(the paper starts from a DAMSM-pretrained one; see pretrain_damsm).")
         model.model_config = dataclasses.replace(model.model_config, freeze_text_encoder=False)
+    if config.model.image_encoder_from_damsm:
+        if damsm is None:
+            raise ValueError("--image_encoder_from_damsm needs --damsm_dir (a pretrained DAMSM)")
+        backbone = damsm.image_encoder.backbone
+        if (backbone.base_channels, backbone.downsample) != (config.model.base_channels, config.model.feature_downsample):
+            raise ValueError(f"--image_encoder_from_damsm: the DAMSM's image encoder has base_channels="
+                             f"{backbone.base_channels}, downsample={backbone.downsample}; this model has "
+                             f"{config.model.base_channels}, {config.model.feature_downsample}")
+        model.generator.image_encoder.set_weights(backbone.get_weights())
+        log(f"Image encoder initialised from the DAMSM in {config.model.damsm_dir}")
     if config.model.image_encoder_weights:
         load_image_encoder_weights(model.generator, config.model.image_encoder_weights)
         log(f"Image encoder initialised from {config.model.image_encoder_weights}")

@@ -56,8 +56,8 @@ class MIMNetGenerator(keras.Model):
         feature_dim = self.image_encoder.feature_dim
         self.feature_dim = feature_dim
         if config.use_memory:
-            self.memory = MemoryBank(config.memory_size, feature_dim, config.text_dim,
-                                     config.memory_temperature, name="memory_bank")
+            self.memory = MemoryBank(config.memory_size, feature_dim, config.text_dim, config.memory_temperature,
+                                     config.memory_similarity, name="memory_bank")
         else:  # "w/o memory": texture features straight from the words
             self.word_projection = layers.Dense(feature_dim, name="word_projection")
         levels = self.image_encoder.num_levels
@@ -90,7 +90,7 @@ class MIMNetGenerator(keras.Model):
         texture = self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None]
         return {"texture": texture, "attention": None}
 
-    def manipulate(self, image, words, mask, memory_attention=None, grey=None):
+    def manipulate(self, image, words, mask, memory_attention=None, grey=None, tlu_override=None):
         """The generator given text features (so a training step encodes each caption once).
 
         Args:
@@ -98,10 +98,15 @@ class MIMNetGenerator(keras.Model):
             words, mask: from `encode_text`.
             memory_attention: optional (batch, L, N) weights replacing Eq. 2 (Eq. 16).
             grey: optional (batch,) 0/1: the colour path sees the grey image (colour dropout).
+            tlu_override: optional scalar in [0, 1]: A becomes `o * 0.5 + (1 - o) * A` (a TLU
+                warm-up: with o = 1 the gate is half open everywhere and the TLU gets no gradient).
         """
         boundary = self.boundary_encoder(boundary_image(image))[-1]
         texture = self.texture(words, mask, memory_attention)
         localised = self.icm.localise(texture["texture"], mask, boundary)
+        if tlu_override is not None:
+            o = ops.cast(tlu_override, localised["localisation_map"].dtype)
+            localised["localisation_map"] = o * 0.5 + (1.0 - o) * localised["localisation_map"]
         colour_input = image
         if grey is not None:
             g = ops.cast(grey, image.dtype)[:, None, None, None]
@@ -113,7 +118,9 @@ class MIMNetGenerator(keras.Model):
             colour_input = inside * greyscale(colour_input) + (1.0 - inside) * colour_input
         image_levels = self.image_encoder(colour_input)
         coarse = self.icm.decode(localised, image_levels)
-        fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0])
+        keys = words if self.config.fir_keys == "words" else None
+        fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0],
+                        keys=keys)
         return {
             "fine": ops.cast(fine["fine"], "float32"),
             "coarse": ops.cast(coarse["coarse"], "float32"),

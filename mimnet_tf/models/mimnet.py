@@ -21,6 +21,7 @@ from mimnet_tf.config import LossWeights, ModelConfig, TrainConfig
 from mimnet_tf.layers.memory_bank import memory_variables
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
 from mimnet_tf.models.generator import MIMNetGenerator
+from mimnet_tf.training import recolour
 
 RECONSTRUCTION = "reconstruction"
 ADVERSARIAL = "adversarial"
@@ -29,6 +30,7 @@ STAGES = ("coarse", "fine")
 # Purposes of the stateless random streams (one per kind of draw).
 _COLOUR_DROPOUT_STREAM = 1
 _MEMORY_STREAM = 2
+_COLOUR_SWAP_STREAM = 3
 
 
 def discriminator_downsamples(size: int) -> int:
@@ -123,6 +125,18 @@ class MIMNet(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
+    def sample_images(self, batch) -> dict:
+        """Edits of `batch` with its mismatched captions for TensorBoard, one row per example:
+        {"edits": (N, S, 4 S, 3) in [0, 1]}: source | coarse (enlarged) | fine | TLU map (white =
+        edited here)."""
+        image = ops.cast(batch["image"], "float32")
+        outputs = self.generator({"image": image, "token_ids": batch["mismatched_token_ids"]})
+        size = (int(image.shape[1]), int(image.shape[2]))
+        localisation = ops.image.resize(outputs["localisation_map"], size, interpolation="nearest")
+        columns = [(image + 1.0) / 2.0, (ops.image.resize(outputs["coarse"], size, interpolation="nearest") + 1.0) / 2.0,
+                   (outputs["fine"] + 1.0) / 2.0, ops.repeat(localisation, 3, axis=-1)]
+        return {"edits": ops.clip(ops.concatenate(columns, axis=2), 0.0, 1.0)}
+
     @property
     def uses_discriminators(self) -> bool:
         """False when every adversarial weight is 0: the discriminator step is skipped."""
@@ -168,6 +182,12 @@ class MIMNet(keras.Model):
         start = replica * local_batch
         return values[start:start + local_batch]
 
+    def _tlu_override(self):
+        """1 during the TLU warm-up (A = 0.5 everywhere), else None."""
+        if self.train_config.tlu_warmup_steps <= 0:
+            return None
+        return ops.cast(self.step_counter < self.train_config.tlu_warmup_steps, "float32")
+
     def _stage_images(self, image, outputs):
         size = outputs["coarse"].shape[1:3]
         return {"coarse": (ops.image.resize(image, size, interpolation="area"), outputs["coarse"]),
@@ -181,6 +201,19 @@ class MIMNet(keras.Model):
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         optimizer.apply_gradients(pairs)
 
+    def _colour_swap(self, image, local_batch):
+        """The reconstruction input: `image` with colour regions repainted (colour swap), or itself."""
+        t = self.train_config
+        if t.colour_swap <= 0:
+            return image, None
+        draws = self._per_example_random(
+            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.DRAWS_PER_REGION + 1), local_batch,
+            lambda s, seed: tf.random.stateless_uniform(s, seed))
+        swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
+        recoloured, _ = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold)
+        source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
+        return ops.stop_gradient(source), swapped
+
     # ------------------------------------------------------------------ phases
     def reconstruction_phase(self, image, words, mask):
         """Eq. 14-16 with the paired caption; updates the generator (memory included)."""
@@ -192,6 +225,7 @@ class MIMNet(keras.Model):
             uniform = self._per_example_random(
                 _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
             grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
+        source, swapped = self._colour_swap(image, local_batch)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
             cfg = self.model_config
@@ -201,16 +235,19 @@ class MIMNet(keras.Model):
         variables = (memory_variables(self.generator) if self.train_config.memory_only_reconstruction
                      else self.generator_variables(include_memory=True))
         with tf.GradientTape() as tape:
-            outputs = self.generator.manipulate(image, words, mask, grey=grey)
+            outputs = self.generator.manipulate(source, words, mask, grey=grey, tlu_override=self._tlu_override())
             rec = losses.reconstruction_loss(outputs, image, w.coarse_stage, w.fine_stage)  # Eq. 14
             pgt = losses.pseudo_ground_truth_loss(outputs["localisation_map"], outputs["image_features"],
                                                   outputs["texture_global"], w.pseudo_gt_normalised)  # Eq. 15
             if grey is not None:  # grey image features are no pseudo ground truth of colours
                 pgt = pgt * (1.0 - grey)
+            if swapped is not None:  # nor are repainted ones
+                pgt = pgt * (1.0 - swapped)
             total = w.reconstruction * rec + w.pseudo_gt * pgt
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image
-                random_outputs = self.generator.manipulate(image, words, mask, memory_attention=random_attention)
+                random_outputs = self.generator.manipulate(image, words, mask, memory_attention=random_attention,
+                                                           tlu_override=self._tlu_override())
                 for stage, (_, fake) in self._stage_images(image, random_outputs).items():
                     logits = self.discriminators[stage].reality_logit(self.discriminators[stage].image_features(fake))
                     rmt = rmt + self._stage_weight(stage) * losses.real_loss(logits)
@@ -241,7 +278,8 @@ class MIMNet(keras.Model):
         d_variables = self.discriminator_variables()
         local_batch = image.shape[0]
         with tf.GradientTape() as g_tape:
-            fake_outputs = self.generator.manipulate(image, mismatched["words"], mismatched["mask"])
+            fake_outputs = self.generator.manipulate(image, mismatched["words"], mismatched["mask"],
+                                                     tlu_override=self._tlu_override())
             stage_images = self._stage_images(image, fake_outputs)
             d_metrics = {}
             if self.uses_discriminators:

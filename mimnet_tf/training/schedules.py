@@ -17,9 +17,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mimnet_tf.config import LR_SCHEDULES as SCHEDULES  # one list, also checked by config.validate
 from mimnet_tf.config import TrainConfig
-
-SCHEDULES = ("constant", "cosine", "step")
 
 
 @keras.saving.register_keras_serializable(package="mimnet_tf")

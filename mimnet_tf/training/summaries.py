@@ -9,7 +9,7 @@ Under `<model_dir>`:
   time. Non-finite floats are written as the strings "nan", "inf", "-inf" (JSON has no NaN).
 
 Sample images come from `model.sample_images(batch) -> {name: images in [0, 1]}` when the model
-has that method, else from `mimnet_edit_grid` for a MIMNet; other models log no images.
+has that method (MIMNet and MirrorGAN do); other models log no images.
 """
 from __future__ import annotations
 
@@ -108,36 +108,8 @@ class TrainingLog:
             self._jsonl = None
 
 
-def _to_size(images, size: int):
-    return ops.image.resize(images, (size, size), interpolation="nearest")
-
-
-def mimnet_edit_grid(model, batch) -> dict:
-    """A MIMNet's edits of `batch` with its mismatched captions, one row per example.
-
-    Args:
-        model: a MIMNet (uses `model.generator`).
-        batch: {"image": (N, S, S, 3) in [-1, 1], "mismatched_token_ids": (N, L)}.
-
-    Returns:
-        {"edits": (N, S, 4 S, 3) in [0, 1]}: source | coarse (S/2, enlarged) | fine | TLU map A
-        (enlarged, grey: white = edited here).
-    """
-    image = ops.cast(batch["image"], "float32")
-    outputs = model.generator({"image": image, "token_ids": batch["mismatched_token_ids"]}, training=False)
-    size = int(image.shape[1])
-    localisation = _to_size(outputs["localisation_map"], size)
-    columns = [to_unit_range(image), to_unit_range(_to_size(outputs["coarse"], size)),
-               to_unit_range(outputs["fine"]), ops.repeat(localisation, 3, axis=-1)]
-    return {"edits": ops.clip(ops.concatenate(columns, axis=2), 0.0, 1.0)}
-
-
 def sample_images(model, batch) -> dict:
     """`{name: images in [0, 1]}` to log for `model` (empty when it has no way to make them)."""
     if hasattr(model, "sample_images"):
         return model.sample_images(batch)
-    from mimnet_tf.models.mimnet import MIMNet
-
-    if isinstance(model, MIMNet):
-        return mimnet_edit_grid(model, batch)
     return {}
