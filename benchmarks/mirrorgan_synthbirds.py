@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 
 from absl import app, flags
 
@@ -36,28 +35,6 @@ _PROBE_DIR = flags.DEFINE_string("probe_dir", "runs/attribute_probe", "where the
 _INCEPTION = flags.DEFINE_string("inception_weights", "", "local Inception-v3 weights file for IS/FID ('' = skip)")
 _RESULTS = flags.DEFINE_string("results", "", "output path prefix ('' = <model_dir>/benchmark)")
 FLAGS = flags.FLAGS
-
-
-def train_for(config, minutes: float, chunk: int, log=print) -> dict:
-    """Trains through the shared loop until `minutes` of training have passed; returns timings."""
-    from mimnet_tf import train_lib
-    from mimnet_tf.models.mirrorgan import build_mirrorgan
-
-    train_lib.MODEL_BUILDERS.setdefault("mirrorgan", train_lib.ModelEntry(build_mirrorgan))
-    began = time.perf_counter()
-    training = train_lib.setup(config, log=log)
-    setup_seconds = time.perf_counter() - began
-    trained_seconds, summary = 0.0, {}
-    step = int(training.model.step_counter.numpy())
-    first = step
-    while trained_seconds < minutes * 60:
-        chunk_config = dataclasses.replace(training.config.train, max_steps=step + chunk, progress=False)
-        started = time.perf_counter()
-        summary = training.fit(train_config=chunk_config)
-        trained_seconds += time.perf_counter() - started
-        step = summary["step"]
-    return {"training": training, "train_seconds": round(trained_seconds, 1), "setup_seconds": round(setup_seconds, 1),
-            "steps_run": step - first, "step": step, "last_losses": summary.get("losses", {})}
 
 
 def evaluation_set(data_config, vocab, count: int):
@@ -106,7 +83,9 @@ def main(argv):
     config = mimnet_flags.config_from_flags(FLAGS)
     if config.model.model != "mirrorgan" or config.data.dataset != "synthbirds":
         raise app.UsageError("this benchmark trains --model=mirrorgan on --dataset=synthbirds")
-    run = train_for(config, _MINUTES.value, _CHUNK.value)
+    from mimnet_tf import train_lib
+
+    run = train_lib.train_for_minutes(config, _MINUTES.value, _CHUNK.value)
     training = run.pop("training")
     generator = training.model.generator
     real, captions, token_ids, named = evaluation_set(training.config.data, training.vocab, _EVAL_IMAGES.value)

@@ -143,6 +143,8 @@ class TrainConfig:
     colour_swap: float = 0.0  # reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)
     colour_swap_regions: int = 2  # at most this many repainted regions per image
     colour_swap_threshold: float = 0.25  # colour distance to the seed pixel that joins a region ([-1, 1] units)
+    colour_swap_centre: float = 0.6  # seeds are drawn in the central fraction of each side
+    colour_swap_weight: float = 1.0  # L1 weight of repainted pixels (1: the plain mean)
     tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3

@@ -42,19 +42,6 @@ def _say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _timed_steps(seconds_per_step: float, budget_s: float, minimum: int) -> int:
-    return max(minimum, int(budget_s / max(seconds_per_step, 1e-3)))
-
-
-def _measure_step_time(train_lib, config, steps: int = 6) -> float:
-    """Seconds per MIM-Net step on this machine (a throw-away model directory)."""
-    probe = dataclasses.replace(config, train=dataclasses.replace(
-        config.train, model_dir=os.path.join(FLAGS.out, "runs", "_step_probe"), max_steps=steps, progress=False,
-        checkpoint_every=0, log_every=0, image_log_every=0))
-    summary = train_lib.train(probe, log=lambda *_: None)
-    return summary["global_batch_size"] / summary["images_per_second"] if summary.get("images_per_second") else 1.0
-
-
 def short_training(config, out: str) -> str:
     """DAMSM pretraining then MIM-Net, sized to the time budget; returns the model directory."""
     from mimnet_tf import pretrain_damsm_lib, train_lib
@@ -69,13 +56,11 @@ def short_training(config, out: str) -> str:
     if not os.path.exists(os.path.join(damsm_dir, "damsm_summary.json")):
         _say(f"Pretraining DAMSM for {damsm_steps} steps into {damsm_dir}")
         pretrain_damsm_lib.pretrain_damsm(config, log=_say)
-    left = budget - (time.time() - began)
-    step_time = _measure_step_time(train_lib, config)
-    steps = _timed_steps(step_time, left, 200)
-    _say(f"Training MIM-Net for {steps} steps (~{step_time:.2f} s/step) into {model_dir}")
-    run = dataclasses.replace(config, train=dataclasses.replace(config.train, model_dir=model_dir, max_steps=steps))
-    summary = train_lib.train(run, log=_say)
-    _say(f"Short run done: step {summary['step']} in {time.time() - began:.0f} s")
+    left = max(budget - (time.time() - began), 60.0)
+    _say(f"Training MIM-Net for {left / 60:.1f} min into {model_dir}")
+    run = dataclasses.replace(config, train=dataclasses.replace(config.train, model_dir=model_dir))
+    trained = train_lib.train_for_minutes(run, left / 60.0, chunk_steps=100, log=_say)
+    _say(f"Short run done: step {trained['step']} in {time.time() - began:.0f} s (DAMSM included)")
     return model_dir
 
 

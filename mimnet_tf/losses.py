@@ -39,11 +39,20 @@ def fake_loss(logits):
     return ops.softplus(ops.cast(logits, "float32"))
 
 
-def reconstruction_loss(outputs, image, coarse_weight=1.0, fine_weight=1.0):
-    """Eq. 14: L1 of each stage's image to the (downsampled) input. -> (batch,)."""
+def reconstruction_loss(outputs, image, coarse_weight=1.0, fine_weight=1.0, pixel_weights=None):
+    """Eq. 14: L1 of each stage's image to the (downsampled) input. -> (batch,).
+
+    `pixel_weights` (batch, S, S, 1), optional: per-pixel weights of the L1 (e.g. more weight
+    where colour swap repainted the input); None is the paper's plain mean.
+    """
     size = outputs["coarse"].shape[1:3]
     coarse_target = ops.image.resize(image, size, interpolation="area")
-    return coarse_weight * l1(outputs["coarse"], coarse_target) + fine_weight * l1(outputs["fine"], image)
+    if pixel_weights is None:
+        return coarse_weight * l1(outputs["coarse"], coarse_target) + fine_weight * l1(outputs["fine"], image)
+    coarse_weights = ops.image.resize(pixel_weights, size, interpolation="area")
+    coarse = _mean_over_non_batch(coarse_weights * ops.abs(ops.cast(outputs["coarse"], "float32") - coarse_target))
+    fine = _mean_over_non_batch(pixel_weights * ops.abs(ops.cast(outputs["fine"], "float32") - image))
+    return coarse_weight * coarse + fine_weight * fine
 
 
 def pseudo_ground_truth_loss(localisation_map, image_features, texture_global, normalised=False):

@@ -20,6 +20,7 @@ from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.metrics.similarity import r_precision
 from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
 from mimnet_tf.models.damsm import DAMSM
+from mimnet_tf.training import checkpointing
 from mimnet_tf.training.checkpointing import layer_variables
 
 
@@ -71,16 +72,9 @@ def pretrain_damsm(config: RunConfig, log=print) -> dict:
     damsm.compile(optimizer=optimizer)
     optimizer.build(damsm.trainable_variables)
 
-    os.makedirs(out_dir, exist_ok=True)
-    config.save(os.path.join(out_dir, CONFIG_FILENAME))
-    vocab.save(out_dir)
     checkpoint = damsm_checkpoint(damsm, optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_SUBDIR), max_to_keep=2)
-    start = 0
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        start = int(optimizer.iterations.numpy())
-        log(f"Resuming DAMSM pretraining at step {start} from {manager.latest_checkpoint}")
+    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "DAMSM", log,
+                                                        CONFIG_FILENAME, CHECKPOINT_SUBDIR)
     step_fn = tf.function(damsm.train_step)
     dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
     log_path = os.path.join(out_dir, "damsm_log.jsonl")

@@ -22,6 +22,7 @@ from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
 from mimnet_tf.models.stream import STREAM, build_stream, decoder_sequences, stream_checkpoint
+from mimnet_tf.training import checkpointing
 
 LOG_FILENAME = "stream_log.jsonl"
 SUMMARY_FILENAME = "stream_summary.json"
@@ -136,16 +137,9 @@ def pretrain_stream(config: RunConfig, options: StreamPretrainConfig = StreamPre
     stream.compile(optimizer=optimizer)
     optimizer.build(stream.trainable_variables)
 
-    os.makedirs(out_dir, exist_ok=True)
-    config.save(os.path.join(out_dir, CONFIG_FILENAME))
-    vocab.save(out_dir)
     checkpoint = stream_checkpoint(stream, optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_SUBDIR), max_to_keep=2)
-    start = 0
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        start = int(optimizer.iterations.numpy())
-        log(f"Resuming STREAM pretraining at step {start} from {manager.latest_checkpoint}")
+    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "STREAM", log,
+                                                        CONFIG_FILENAME, CHECKPOINT_SUBDIR)
     step_fn = tf.function(stream.train_step)
     dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
     log_path = os.path.join(out_dir, LOG_FILENAME)

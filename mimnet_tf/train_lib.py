@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import time
 from typing import Callable, NamedTuple, Optional, Sequence
 
 from mimnet_tf import config as config_lib
@@ -404,6 +405,34 @@ def train(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         training.loop.NonFiniteLossError, training.loop.TrainingInterrupted: see `fit`.
     """
     return setup(config, devices, log).fit(**fit_options)
+
+
+def train_for_minutes(config: RunConfig, minutes: float, chunk_steps: int = 50,
+                      log: Callable[[str], None] = print) -> dict:
+    """Trains until `minutes` of training wall time have passed (a rerun resumes and adds more).
+
+    Runs `fit` in chunks of `chunk_steps` (each ends with a checkpoint) and checks the clock
+    between chunks; `config.train.max_steps`, when set, still caps the run.
+
+    Returns:
+        {"training": the Training, "train_seconds", "setup_seconds", "steps_run", "step",
+        "last_losses"}.
+    """
+    began = time.perf_counter()
+    training = setup(config, log=log)
+    setup_seconds = time.perf_counter() - began
+    trained_seconds, summary = 0.0, {}
+    step = first = int(training.model.step_counter.numpy())
+    cap = config.train.max_steps or None
+    while trained_seconds < minutes * 60 and (cap is None or step < cap):
+        target = step + chunk_steps if cap is None else min(step + chunk_steps, cap)
+        chunk_config = dataclasses.replace(training.config.train, max_steps=target, progress=False)
+        started = time.perf_counter()
+        summary = training.fit(train_config=chunk_config)
+        trained_seconds += time.perf_counter() - started
+        step = summary["step"]
+    return {"training": training, "train_seconds": round(trained_seconds, 1), "setup_seconds": round(setup_seconds, 1),
+            "steps_run": step - first, "step": step, "last_losses": summary.get("last_losses", {})}
 
 
 def parameter_counts(model) -> dict:

@@ -115,14 +115,16 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
     if damsm is not None:
         encoder.set_weights(damsm.text_encoder.get_weights())
         log(f"Text encoder initialised from the DAMSM in {config.model.damsm_dir}")
-    elif config.model.word_vectors:
-        matrix, found = load_word_vectors(config.model.word_vectors, vocab, config.model.embed_dim, config.train.seed)
-        encoder.embedding.embeddings.assign(matrix)
-        log(f"Embeddings initialised from {config.model.word_vectors}: {found}/{len(vocab)} words found")
-    elif config.model.freeze_text_encoder:
-        log("No --damsm_dir: the text encoder trains from scratch with the generator "
-            "(the paper starts from a DAMSM-pretrained one; see pretrain_damsm).")
-        model.model_config = dataclasses.replace(model.model_config, freeze_text_encoder=False)
+    else:
+        if config.model.word_vectors:
+            matrix, found = load_word_vectors(config.model.word_vectors, vocab, config.model.embed_dim,
+                                              config.train.seed)
+            encoder.embedding.embeddings.assign(matrix)
+            log(f"Embeddings initialised from {config.model.word_vectors}: {found}/{len(vocab)} words found")
+        if config.model.freeze_text_encoder:  # a random Bi-LSTM must not stay frozen
+            log("No --damsm_dir: the text encoder trains with the generator "
+                "(the paper starts from a DAMSM-pretrained one; see pretrain_damsm).")
+            model.model_config = dataclasses.replace(model.model_config, freeze_text_encoder=False)
     if config.model.image_encoder_from_damsm:
         if damsm is None:
             raise ValueError("--image_encoder_from_damsm needs --damsm_dir (a pretrained DAMSM)")

@@ -111,11 +111,10 @@ class MIMNet(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer.build(self.generator_variables(include_memory=True))
         self.d_optimizer.build(self.discriminator_variables())
-        names = ["g_total", "d_total"]
-        if RECONSTRUCTION in self.phases or True:
-            names += ["reconstruction", "pseudo_gt", "randomised_memory", "recon_total"]
-        names += ["d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
-                  "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity"]
+        # Every phase's losses are tracked whichever phases this run uses (a schedule can switch).
+        names = ["g_total", "d_total", "reconstruction", "pseudo_gt", "randomised_memory", "recon_total",
+                 "d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
+                 "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
     @property
@@ -199,24 +198,37 @@ class MIMNet(keras.Model):
     def _apply(self, optimizer, tape, loss, variables):
         grads = tape.gradient(loss, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        optimizer.apply_gradients(pairs)
+        if pairs:  # every weight of the loss can be 0 (e.g. all adversarial terms off)
+            optimizer.apply_gradients(pairs)
 
     def _colour_swap(self, image, local_batch):
-        """The reconstruction input: `image` with colour regions repainted (colour swap), or itself."""
+        """The reconstruction input (`image` with colour regions repainted, or itself), which examples
+        were repainted (batch,) and the L1 pixel weights (None for a plain mean)."""
         t = self.train_config
         if t.colour_swap <= 0:
-            return image, None
+            return image, None, None
         draws = self._per_example_random(
             _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.DRAWS_PER_REGION + 1), local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
-        recoloured, _ = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold)
+        recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
+                                                          t.colour_swap_centre)
         source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
-        return ops.stop_gradient(source), swapped
+        pixel_weights = None
+        if t.colour_swap_weight != 1.0:
+            pixel_weights = 1.0 + (t.colour_swap_weight - 1.0) * swapped[:, None, None, None] * repainted[..., None]
+        return ops.stop_gradient(source), swapped, pixel_weights
 
     # ------------------------------------------------------------------ phases
-    def reconstruction_phase(self, image, words, mask):
-        """Eq. 14-16 with the paired caption; updates the generator (memory included)."""
+    def _trains_text_encoder(self, variables) -> bool:
+        ids = {id(v) for v in variables}
+        return any(id(v) in ids for v in self.generator.text_encoder.trainable_variables)
+
+    def reconstruction_phase(self, image, words, mask, token_ids=None):
+        """Eq. 14-16 with the paired caption; updates the generator (memory included).
+
+        With `token_ids` and an unfrozen text encoder, the caption is encoded again under the tape
+        so that the encoder trains with the generator."""
         w = self.loss_weights
         batch = ops.shape(image)[0]
         local_batch = image.shape[0]
@@ -225,7 +237,7 @@ class MIMNet(keras.Model):
             uniform = self._per_example_random(
                 _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
             grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
-        source, swapped = self._colour_swap(image, local_batch)
+        source, swapped, pixel_weights = self._colour_swap(image, local_batch)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
             cfg = self.model_config
@@ -235,8 +247,10 @@ class MIMNet(keras.Model):
         variables = (memory_variables(self.generator) if self.train_config.memory_only_reconstruction
                      else self.generator_variables(include_memory=True))
         with tf.GradientTape() as tape:
+            if token_ids is not None and self._trains_text_encoder(variables):
+                words = self.generator.encode_text(token_ids, training=True)["words"]
             outputs = self.generator.manipulate(source, words, mask, grey=grey, tlu_override=self._tlu_override())
-            rec = losses.reconstruction_loss(outputs, image, w.coarse_stage, w.fine_stage)  # Eq. 14
+            rec = losses.reconstruction_loss(outputs, image, w.coarse_stage, w.fine_stage, pixel_weights)  # Eq. 14
             pgt = losses.pseudo_ground_truth_loss(outputs["localisation_map"], outputs["image_features"],
                                                   outputs["texture_global"], w.pseudo_gt_normalised)  # Eq. 15
             if grey is not None:  # grey image features are no pseudo ground truth of colours
@@ -278,7 +292,10 @@ class MIMNet(keras.Model):
         d_variables = self.discriminator_variables()
         local_batch = image.shape[0]
         with tf.GradientTape() as g_tape:
-            fake_outputs = self.generator.manipulate(image, mismatched["words"], mismatched["mask"],
+            words = mismatched["words"]  # the discriminators read these (constants for the generator)
+            if "token_ids" in mismatched and self._trains_text_encoder(g_variables):
+                words = self.generator.encode_text(mismatched["token_ids"], training=True)["words"]
+            fake_outputs = self.generator.manipulate(image, words, mismatched["mask"],
                                                      tlu_override=self._tlu_override())
             stage_images = self._stage_images(image, fake_outputs)
             d_metrics = {}
@@ -377,7 +394,8 @@ class MIMNet(keras.Model):
         results = {}
         random_images = None
         if RECONSTRUCTION in self.phases:
-            metrics, random_images = self.reconstruction_phase(image, text["words"], text["mask"])
+            metrics, random_images = self.reconstruction_phase(image, text["words"], text["mask"],
+                                                               token_ids=data["token_ids"])
             results.update(metrics)
         if ADVERSARIAL in self.phases:
             mismatched = dict(self.generator.encode_text(data["mismatched_token_ids"], training=True))

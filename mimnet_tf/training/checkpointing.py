@@ -68,3 +68,27 @@ def restore_generator(generator, path: str) -> None:
     status = tf.train.Checkpoint(generator=layer_variables(generator)).restore(path)
     status.expect_partial()
     status.assert_existing_objects_matched()
+
+
+def open_pretraining_dir(out_dir: str, config, vocab, checkpoint: tf.train.Checkpoint, optimizer, what: str,
+                         log=print, config_filename: str = "config.json", checkpoint_subdir: str = "checkpoints"):
+    """Writes a pretraining directory's config and vocabulary and resumes its latest checkpoint.
+
+    Used by the DAMSM and STREAM pretraining: a rerun of the same command continues from the
+    last checkpoint with the same step (the optimizer's iterations) and optimizer state.
+
+    Returns:
+        (the CheckpointManager (2 kept), the step to start at).
+    """
+    import os
+
+    os.makedirs(out_dir, exist_ok=True)
+    config.save(os.path.join(out_dir, config_filename))
+    vocab.save(out_dir)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, checkpoint_subdir), max_to_keep=2)
+    start = 0
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start = int(optimizer.iterations.numpy())
+        log(f"Resuming {what} pretraining at step {start} from {manager.latest_checkpoint}")
+    return manager, start

@@ -31,10 +31,10 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         threshold: colour distance (Euclidean, [-1, 1] units) of a pixel to the seed colour
             below which it is repainted.
         centre: seeds are drawn in the central `centre` fraction of each side.
-        softness: width of the soft edge of the region, in the same units.
+        softness: width of the linear edge of the region, in the same units.
 
     Returns:
-        (recoloured images, repainted fraction of each image (batch,)).
+        (recoloured images, the repainted weight of each pixel (batch, S, S) in [0, 1]).
     """
     images = tf.convert_to_tensor(images, tf.float32)
     draws = tf.convert_to_tensor(draws, tf.float32)
@@ -52,8 +52,8 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         new_colour = d[:, 2:5] * 2.0 - 1.0
         applied = tf.cast(d[:, 5] < 1.0 / (region + 1), tf.float32)
         distance = tf.norm(images - seed_colour[:, None, None, :], axis=-1)
-        weight = tf.sigmoid((threshold - distance) / softness) * applied[:, None, None]
+        weight = tf.clip_by_value((threshold - distance) / softness + 0.5, 0.0, 1.0) * applied[:, None, None]
         shifted = tf.clip_by_value(out + (new_colour - seed_colour)[:, None, None, :], -1.0, 1.0)
         out = out + weight[..., None] * (shifted - out)
         repainted = tf.maximum(repainted, weight)
-    return out, tf.reduce_mean(repainted, axis=[1, 2])
+    return out, repainted

@@ -1,0 +1,105 @@
+"""The SynthBirds ablation table: the recipe vs without memory, L_pgt/L_rmt, TLU, DAMSM pretraining.
+
+    python benchmarks/ablation_synthbirds.py --flagfile=configs/synthbirds.flags --minutes=15 \
+        --variants=recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm --ablation_dir=runs/ablation
+
+Each variant is the flagfile's configuration with one change, trained from scratch into
+`<ablation_dir>/<variant>` for `--minutes` of training wall time (a rerun resumes a variant that
+did not finish; `--max_steps` in the flagfile still caps a run), then scored by the SynthBirds
+edit benchmark on held-out cases. The DAMSM of the flagfile (`--damsm_dir`) must exist
+(`python -m mimnet_tf.pretrain_damsm --flagfile=...`), except for the `no_damsm` variant,
+which trains its text encoder with the generator from random initialisation.
+Prints one Markdown table (also written as `<ablation_dir>/ablation.md` and `.json`):
+attribute accuracy on changed parts, kept accuracy on named-but-unchanged parts, background
+L1, identity Diff, TLU map ratio (inside / outside the bird), steps and training minutes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from mimnet_tf import flags as mimnet_flags  # noqa: E402
+
+mimnet_flags.define_flags()
+_MINUTES = flags.DEFINE_float("minutes", 15.0, "training budget of each variant, in minutes")
+_CHUNK = flags.DEFINE_integer("chunk_steps", 100, "steps between budget checks (each chunk ends with a checkpoint)")
+_VARIANTS = flags.DEFINE_list("variants", "recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm", "variants to run, in order")
+_ABLATION_DIR = flags.DEFINE_string("ablation_dir", "runs/ablation", "where the variants' model directories go")
+_NUM_CASES = flags.DEFINE_integer("num_cases", 200, "held-out edit cases per variant")
+FLAGS = flags.FLAGS
+
+
+def _replace(config, **sections):
+    return dataclasses.replace(config, **{name: dataclasses.replace(getattr(config, name), **changes)
+                                          for name, changes in sections.items()})
+
+
+# One change each from the recipe; the names are the README table's rows.
+VARIANTS = {
+    "recipe": ("the recipe (configs/synthbirds.flags)", lambda c: c),
+    "no_memory": ("w/o memory (words projected to textures)", lambda c: _replace(c, model={"use_memory": False})),
+    "no_pgt_rmt": ("w/o L_pgt and L_rmt", lambda c: _replace(c, loss={"pseudo_gt": 0.0, "randomised_memory": 0.0})),
+    "no_tlu": ("w/o TLU (A = 1)", lambda c: _replace(c, model={"use_tlu": False})),
+    "no_damsm": ("w/o DAMSM pretraining (text encoder trained from scratch)",
+                 lambda c: _replace(c, model={"damsm_dir": "", "image_encoder_from_damsm": False,
+                                              "freeze_text_encoder": False})),
+}
+
+
+def variant_config(config, name: str, ablation_dir: str):
+    if name not in VARIANTS:
+        raise app.UsageError(f"--variants: unknown variant {name!r}; expected some of {sorted(VARIANTS)}")
+    changed = VARIANTS[name][1](config)
+    return _replace(changed, train={"model_dir": os.path.join(ablation_dir, name), "progress": False})
+
+
+def run_variant(config, name: str, minutes: float, chunk: int, num_cases: int) -> dict:
+    from mimnet_tf import benchmark_edits_lib, train_lib
+
+    model_dir = config.train.model_dir
+    done_path = os.path.join(model_dir, "ablation_run.json")
+    if os.path.exists(done_path):  # finished earlier: reuse its training figures
+        with open(done_path, encoding="utf-8") as f:
+            run = json.load(f)
+    else:
+        trained = train_lib.train_for_minutes(config, minutes, chunk, log=lambda m: print(f"[{name}] {m}", flush=True))
+        run = {key: trained[key] for key in ("train_seconds", "step")}
+        with open(done_path, "w", encoding="utf-8") as f:
+            json.dump(run, f)
+    result = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
+        checkpoint=model_dir, num_cases=num_cases, out=os.path.join(model_dir, "benchmark")), log=lambda *_: None)
+    model = next(iter(result["results"].values()))
+    edit, identity = model["edit"], model["identity"]
+    return {"variant": VARIANTS[name][0], "accuracy": edit["attribute_accuracy"], "kept": edit["kept_accuracy"],
+            "background_l1": edit["background_l1"], "identity_diff": identity["diff"],
+            "map_ratio": edit.get("map_ratio"), "steps": run["step"],
+            "train_minutes": round(run["train_seconds"] / 60.0, 1)}
+
+
+def main(argv):
+    del argv
+    from mimnet_tf.metrics.statistics import format_table, write_results
+
+    config = mimnet_flags.config_from_flags(FLAGS)
+    if config.data.dataset != "synthbirds" or config.model.model != "mimnet":
+        raise app.UsageError("the ablation trains --model=mimnet on --dataset=synthbirds")
+    rows = []
+    for name in _VARIANTS.value:
+        variant = variant_config(config, name, _ABLATION_DIR.value)
+        rows.append(run_variant(variant, name, _MINUTES.value, _CHUNK.value, _NUM_CASES.value))
+        print(json.dumps(rows[-1]), flush=True)
+    title = (f"SynthBirds ablation: {_MINUTES.value:g} training minutes per variant, "
+             f"{_NUM_CASES.value} held-out edit cases")
+    write_results(os.path.join(_ABLATION_DIR.value, "ablation"), rows, title=title,
+                  metadata={"minutes": _MINUTES.value, "num_cases": _NUM_CASES.value})
+    print(format_table(rows, title=title))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,59 @@
+"""Colour swap: mask-free repainting of colour regions for the reconstruction phase."""
+import numpy as np
+import tensorflow as tf
+
+from mimnet_tf.training.recolour import DRAWS_PER_REGION, recolour_regions
+
+
+def _two_colour_image(size=16):
+    """Left half red, right half blue, in [-1, 1]."""
+    image = np.zeros((1, size, size, 3), np.float32)
+    image[0, :, : size // 2] = [0.8, -0.8, -0.8]
+    image[0, :, size // 2:] = [-0.8, -0.8, 0.8]
+    return image
+
+
+def _draws(row, col, colour, applied=0.0):
+    d = np.zeros((1, 1, DRAWS_PER_REGION), np.float32)
+    d[0, 0] = [row, col, *colour, applied]
+    return d
+
+
+def test_repaints_the_seed_colour_and_nothing_else():
+    image = _two_colour_image()
+    # centre=1 so the draws are plain image coordinates; the seed (row 0.5, col 0.1) is red.
+    out, fraction = recolour_regions(image, _draws(0.5, 0.1, (0.5, 1.0, 0.5)), centre=1.0)
+    out = out.numpy()
+    np.testing.assert_allclose(out[0, :, :8], np.broadcast_to([0.0, 1.0, 0.0], (16, 8, 3)), atol=1e-3)
+    np.testing.assert_allclose(out[0, :, 8:], image[0, :, 8:], atol=1e-6)  # blue half untouched
+    assert abs(float(tf.reduce_mean(fraction[0])) - 0.5) < 1e-3
+
+
+def test_shading_is_kept_and_values_stay_in_range():
+    image = _two_colour_image()
+    image[0, :4, :8] += 0.1  # a lighter band of the red region (within the threshold)
+    out, _ = recolour_regions(image, _draws(0.5, 0.1, (0.5, 0.2, 0.9)), centre=1.0)
+    out = out.numpy()
+    assert out.min() >= -1.0 and out.max() <= 1.0
+    np.testing.assert_allclose(out[0, :4, :8] - out[0, 12:, :8], 0.1, atol=1e-3)
+
+
+def test_a_later_region_applies_only_below_its_probability():
+    image = _two_colour_image()
+    # The first region (seeded on red) always applies; the second (seeded on blue) only when its
+    # draw is below 1/2, and 0.9 is not.
+    draws = np.concatenate([_draws(0.5, 0.1, (1, 1, 1), applied=0.99), _draws(0.5, 0.9, (1, 1, 1), applied=0.9)],
+                           axis=1)
+    out, fraction = recolour_regions(image, draws, centre=1.0)
+    np.testing.assert_allclose(out.numpy()[0, :, 8:], image[0, :, 8:], atol=1e-6)
+    assert not np.allclose(out.numpy()[0, :, :8], image[0, :, :8])
+    assert abs(float(tf.reduce_mean(fraction[0])) - 0.5) < 1e-3
+
+
+def test_deterministic_for_the_same_draws():
+    image = tf.random.stateless_uniform((4, 32, 32, 3), (1, 2), -1, 1)
+    draws = tf.random.stateless_uniform((4, 2, DRAWS_PER_REGION), (3, 4))
+    a, _ = recolour_regions(image, draws)
+    b, _ = recolour_regions(image, draws)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.allclose(a.numpy(), image.numpy())
