@@ -1,10 +1,10 @@
 """The SynthBirds ablation table: the recipe vs without memory, L_pgt/L_rmt, TLU, DAMSM pretraining.
 
-    python benchmarks/ablation_synthbirds.py --flagfile=configs/synthbirds.flags --minutes=15 \
-        --variants=recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm --ablation_dir=runs/ablation
+    python benchmarks/ablation_synthbirds.py --flagfile=configs/synthbirds.flags --ablation_minutes=15 \
+        --ablation_variants=recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm --ablation_dir=runs/ablation
 
 Each variant is the flagfile's configuration with one change, trained from scratch into
-`<ablation_dir>/<variant>` for `--minutes` of training wall time (a rerun resumes a variant that
+`<ablation_dir>/<variant>` for `--ablation_minutes` of training wall time (a rerun resumes a variant that
 did not finish; `--max_steps` in the flagfile still caps a run), then scored by the SynthBirds
 edit benchmark on held-out cases. The DAMSM of the flagfile (`--damsm_dir`) must exist
 (`python -m mimnet_tf.pretrain_damsm --flagfile=...`), except for the `no_damsm` variant,
@@ -27,11 +27,13 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from mimnet_tf import flags as mimnet_flags  # noqa: E402
 
 mimnet_flags.define_flags()
-_MINUTES = flags.DEFINE_float("minutes", 15.0, "training budget of each variant, in minutes")
-_CHUNK = flags.DEFINE_integer("chunk_steps", 100, "steps between budget checks (each chunk ends with a checkpoint)")
-_VARIANTS = flags.DEFINE_list("variants", "recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm", "variants to run, in order")
+_MINUTES = flags.DEFINE_float("ablation_minutes", 15.0, "training budget of each variant, in minutes")
+_CHUNK = flags.DEFINE_integer("ablation_chunk_steps", 100,
+                              "steps between budget checks (each chunk ends with a checkpoint)")
+_VARIANTS = flags.DEFINE_list("ablation_variants", "recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm",
+                              "variants to run, in order")
 _ABLATION_DIR = flags.DEFINE_string("ablation_dir", "runs/ablation", "where the variants' model directories go")
-_NUM_CASES = flags.DEFINE_integer("num_cases", 200, "held-out edit cases per variant")
+_NUM_CASES = flags.DEFINE_integer("ablation_cases", 200, "held-out edit cases per variant")
 FLAGS = flags.FLAGS
 
 
@@ -54,7 +56,7 @@ VARIANTS = {
 
 def variant_config(config, name: str, ablation_dir: str):
     if name not in VARIANTS:
-        raise app.UsageError(f"--variants: unknown variant {name!r}; expected some of {sorted(VARIANTS)}")
+        raise app.UsageError(f"--ablation_variants: unknown variant {name!r}; expected some of {sorted(VARIANTS)}")
     changed = VARIANTS[name][1](config)
     return _replace(changed, train={"model_dir": os.path.join(ablation_dir, name), "progress": False})
 

@@ -1,0 +1,38 @@
+"""The benchmark scripts' own logic (their measurements are run by hand, not in the suite)."""
+import importlib.util
+import os
+
+import pytest
+from absl import app
+
+from mimnet_tf.config import DataConfig, ModelConfig, RunConfig
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(_ROOT, "benchmarks", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its own flags are prefixed, so they never clash with the package's
+    return module
+
+
+@pytest.fixture(scope="module")
+def ablation():
+    return _load("ablation_synthbirds")
+
+
+def test_each_ablation_variant_changes_exactly_its_switch(ablation):
+    base = RunConfig(data=DataConfig(dataset="synthbirds"),
+                     model=ModelConfig(damsm_dir="runs/damsm", image_encoder_from_damsm=True))
+    recipe = ablation.variant_config(base, "recipe", "runs/ab")
+    assert recipe.model == base.model and recipe.loss == base.loss
+    assert recipe.train.model_dir == os.path.join("runs/ab", "recipe")
+    assert ablation.variant_config(base, "no_memory", "x").model.use_memory is False
+    assert ablation.variant_config(base, "no_tlu", "x").model.use_tlu is False
+    loss = ablation.variant_config(base, "no_pgt_rmt", "x").loss
+    assert (loss.pseudo_gt, loss.randomised_memory) == (0.0, 0.0) and loss.reconstruction == base.loss.reconstruction
+    model = ablation.variant_config(base, "no_damsm", "x").model
+    assert (model.damsm_dir, model.image_encoder_from_damsm, model.freeze_text_encoder) == ("", False, False)
+    with pytest.raises(app.UsageError, match="unknown variant 'nope'"):
+        ablation.variant_config(base, "nope", "x")
