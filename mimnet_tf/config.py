@@ -81,8 +81,9 @@ class ModelConfig:
     use_tlu: bool = True  # False: A = 1 everywhere (ablation "w/o TLU")
     tlu_init_bias: float = 0.0
     num_residual_blocks: int = 2
-    fir_keys: str = "texture"  # FIR attends by "texture" (Eq. 10) or by the contextual "words" features
+    fir_keys: str = "texture"  # FIR (and ICM word attention) attend by "texture" (Eq. 10) or the contextual "words"
     image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
+    icm_word_attention: bool = False  # ICM's F_c also gets a per-position word context (not in the paper)
     # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
     # FIR's word context is gated by A); outside it only the image does. Not in the paper.
     tlu_exclusive: bool = False

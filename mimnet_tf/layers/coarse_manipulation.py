@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from mimnet_tf.layers.attention import WordAttention
 from mimnet_tf.layers.blocks import ResBlock, ToImage, UpBlock
 from mimnet_tf.layers.localisation import TargetLocalisationUnit
 from mimnet_tf.layers.text_encoder import masked_mean
@@ -36,6 +37,9 @@ class CoarseManipulation(layers.Layer):
         use_tlu, tlu_init_bias: see TargetLocalisationUnit.
         num_residual_blocks: residual blocks producing F_c.
         image_skips: gate and add the encoder's skip features while upsampling.
+        word_attention: also give Eq. 5 a per-position word context (each position of E attends
+            over the words and reads their texture features), so F_c can bind a colour to a
+            part; the paper tiles only the global t (not in the paper; a config switch).
 
     Call: texture (batch, L, c), mask (batch, L), image_features list (finest first, from
         ImageEncoder), boundary_features (batch, h, w, c) -> dict(
@@ -45,7 +49,7 @@ class CoarseManipulation(layers.Layer):
     """
 
     def __init__(self, channels: int, upsample_levels: int, use_tlu: bool = True, tlu_init_bias: float = 0.0,
-                 num_residual_blocks: int = 2, image_skips: bool = True, **kwargs):
+                 num_residual_blocks: int = 2, image_skips: bool = True, word_attention: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.upsample_levels = upsample_levels
@@ -53,6 +57,7 @@ class CoarseManipulation(layers.Layer):
         self.tlu_init_bias = tlu_init_bias
         self.num_residual_blocks = num_residual_blocks
         self.image_skips = image_skips
+        self.word_attention = WordAttention(channels, name="word_attention") if word_attention else None
         self.global_projection = layers.Dense(channels, name="global_projection")  # W_g
         self.residual_blocks = [ResBlock(channels, name=f"res{i}") for i in range(num_residual_blocks)]
         self.tlu = TargetLocalisationUnit(use_tlu, tlu_init_bias, name="tlu")
@@ -63,15 +68,21 @@ class CoarseManipulation(layers.Layer):
     def output_channels(self) -> int:
         return self.ups[-1].filters if self.ups else self.channels
 
-    def localise(self, texture, mask, boundary_features):
+    def localise(self, texture, mask, boundary_features, keys=None):
         """Eq. 4-6 and 9: global texture t, manipulated features F_c and the TLU map A.
 
         Needs no image colours, so the generator may compute A before encoding the image.
+        `keys` (batch, L, d_k): what the optional word attention attends by (default: texture).
         """
         texture_global = self.global_projection(masked_mean(texture, mask))  # Eq. 4
         size = ops.shape(boundary_features)
         tiled = ops.broadcast_to(texture_global[:, None, None, :], (size[0], size[1], size[2], self.channels))
-        manipulated = ops.concatenate([tiled, boundary_features], axis=-1)
+        parts = [tiled, boundary_features]
+        if self.word_attention is not None:
+            context, _ = self.word_attention(boundary_features, texture if keys is None else keys, mask,
+                                             values=texture)
+            parts.insert(1, context)
+        manipulated = ops.concatenate(parts, axis=-1)
         for block in self.residual_blocks:  # Eq. 5-6
             manipulated = block(manipulated)
         return {
@@ -105,4 +116,5 @@ class CoarseManipulation(layers.Layer):
             "tlu_init_bias": self.tlu_init_bias,
             "num_residual_blocks": self.num_residual_blocks,
             "image_skips": self.image_skips,
+            "word_attention": self.word_attention is not None,
         }

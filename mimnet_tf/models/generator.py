@@ -62,7 +62,8 @@ class MIMNetGenerator(keras.Model):
             self.word_projection = layers.Dense(feature_dim, name="word_projection")
         levels = self.image_encoder.num_levels
         self.icm = CoarseManipulation(feature_dim, levels - 1, config.use_tlu, config.tlu_init_bias,
-                                      config.num_residual_blocks, config.image_skips, name="icm")
+                                      config.num_residual_blocks, config.image_skips,
+                                      word_attention=config.icm_word_attention, name="icm")
         self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips,
                                   gate_context=config.tlu_exclusive, name="fir")
 
@@ -103,7 +104,8 @@ class MIMNetGenerator(keras.Model):
         """
         boundary = self.boundary_encoder(boundary_image(image))[-1]
         texture = self.texture(words, mask, memory_attention)
-        localised = self.icm.localise(texture["texture"], mask, boundary)
+        keys = words if self.config.fir_keys == "words" else None
+        localised = self.icm.localise(texture["texture"], mask, boundary, keys=keys)
         if tlu_override is not None:
             o = ops.cast(tlu_override, localised["localisation_map"].dtype)
             localised["localisation_map"] = o * 0.5 + (1.0 - o) * localised["localisation_map"]
@@ -118,7 +120,6 @@ class MIMNetGenerator(keras.Model):
             colour_input = inside * greyscale(colour_input) + (1.0 - inside) * colour_input
         image_levels = self.image_encoder(colour_input)
         coarse = self.icm.decode(localised, image_levels)
-        keys = words if self.config.fir_keys == "words" else None
         fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0],
                         keys=keys)
         return {

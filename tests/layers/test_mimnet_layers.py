@@ -485,3 +485,25 @@ def test_generator_output_ignores_pads_and_reads_the_text(generator):
     other = generator.encode_text(TOKENS[::-1].copy())
     edited = generator.manipulate(image, other["words"], other["mask"])
     assert np.max(np.abs(_np(edited["fine"]) - _np(out["fine"]))) > 1e-5
+
+
+def test_icm_word_attention_gives_a_text_context_beyond_the_global_texture():
+    """With the global t zeroed, F_c still depends on the words only through the word attention."""
+    rng = np.random.default_rng(3)
+    boundary = keras.ops.convert_to_tensor(rng.normal(size=(1, 4, 4, 32)).astype("float32"))
+    mask = keras.ops.ones((1, 3))
+    texture_a = keras.ops.convert_to_tensor(rng.normal(size=(1, 3, 32)).astype("float32"))
+    texture_b = keras.ops.convert_to_tensor(rng.normal(size=(1, 3, 32)).astype("float32"))
+    outputs = {}
+    for attend in (False, True):
+        icm = CoarseManipulation(32, 1, image_skips=False, word_attention=attend)
+        icm.localise(texture_a, mask, boundary)
+        for weight in icm.global_projection.weights:  # t = W_g mean(t_j) = 0 for every text
+            weight.assign(np.zeros(weight.shape, "float32"))
+        a = icm.localise(texture_a, mask, boundary)["manipulated_features"]
+        b = icm.localise(texture_b, mask, boundary)["manipulated_features"]
+        outputs[attend] = float(np.abs(np.asarray(a) - np.asarray(b)).max())
+        restored = CoarseManipulation.from_config(icm.get_config())
+        assert (restored.word_attention is not None) == attend
+    assert outputs[False] == 0.0
+    assert outputs[True] > 1e-3
