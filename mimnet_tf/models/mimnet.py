@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 import tensorflow as tf
 from keras import ops
 
@@ -20,6 +19,7 @@ from mimnet_tf import losses
 from mimnet_tf.config import LossWeights, ModelConfig, TrainConfig
 from mimnet_tf.layers.memory_bank import memory_variables
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
+from mimnet_tf.models.gan import GANModel
 from mimnet_tf.models.generator import MIMNetGenerator
 from mimnet_tf.training import recolour
 
@@ -51,7 +51,7 @@ def phases_for_step(schedule: str, step: int, reconstruction_steps: int) -> tupl
     raise ValueError(f"phase_schedule={schedule!r}: unknown schedule")
 
 
-class MIMNet(keras.Model):
+class MIMNet(GANModel):
     """Generator + per-stage text-adaptive discriminators + the two-phase training step.
 
     Args:
@@ -63,12 +63,14 @@ class MIMNet(keras.Model):
     Call: {"image", "token_ids"} -> the generator's outputs.
     """
 
+    # Every phase's losses are tracked whichever phases this run uses (a schedule can switch).
+    TRACKED = ("g_total", "d_total", "reconstruction", "pseudo_gt", "randomised_memory", "recon_total",
+               "d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
+               "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity")
+
     def __init__(self, model_config: ModelConfig, loss_weights: LossWeights = LossWeights(),
                  train_config: TrainConfig = TrainConfig(), damsm=None, redescriber=None, **kwargs):
-        super().__init__(**kwargs)
-        self.model_config = model_config
-        self.loss_weights = loss_weights
-        self.train_config = train_config
+        super().__init__(model_config, loss_weights, train_config, **kwargs)
         size = model_config.image_size
         self.generator = MIMNetGenerator(model_config, name="generator")
         self.discriminators = {
@@ -86,9 +88,6 @@ class MIMNet(keras.Model):
         if loss_weights.redescription > 0 and redescriber is None:
             raise ValueError("loss weight redescription > 0 needs a pretrained STREAM captioner (--stream_dir)")
         self.phases = (RECONSTRUCTION, ADVERSARIAL)
-        self.global_batch_size = None
-        self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.trackers = {}
 
     # ------------------------------------------------------------------ building and compiling
     def build_all(self, batch_size: int = 1):
@@ -102,24 +101,6 @@ class MIMNet(keras.Model):
         self.discriminators["coarse"](out["coarse"], text["words"], text["mask"])
         self.discriminators["fine"](out["fine"], text["words"], text["mask"])
         self.built = True
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        super().compile(**kwargs)
-        if not self.built:
-            self.build_all()
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator_variables(include_memory=True))
-        self.d_optimizer.build(self.discriminator_variables())
-        # Every phase's losses are tracked whichever phases this run uses (a schedule can switch).
-        names = ["g_total", "d_total", "reconstruction", "pseudo_gt", "randomised_memory", "recon_total",
-                 "d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
-                 "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity"]
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -162,25 +143,6 @@ class MIMNet(keras.Model):
         return self.discriminators["coarse"].trainable_variables + self.discriminators["fine"].trainable_variables
 
     # ------------------------------------------------------------------ helpers
-    def _average(self, per_example):
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
-
-    def _per_example_random(self, stream: int, tail_shape, local_batch, draw):
-        """Random values for this replica's examples that do not depend on the device layout.
-
-        Every replica draws the global batch's values from the same stateless seed (base seed,
-        stream, step) and keeps its own rows, so a step under a strategy sees exactly the
-        numbers a single device sees for the same global batch.
-        """
-        global_batch = self.global_batch_size or local_batch
-        seed = tf.stack([tf.cast(self.train_config.seed * 16 + stream, tf.int64), self.step_counter])
-        seed = tf.cast(seed % (2**31 - 1), tf.int32)
-        values = draw((global_batch,) + tuple(tail_shape), seed)
-        context = tf.distribute.get_replica_context()
-        replica = context.replica_id_in_sync_group if context is not None else 0
-        start = replica * local_batch
-        return values[start:start + local_batch]
-
     def _tlu_override(self):
         """1 during the TLU warm-up (A = 0.5 everywhere), else None."""
         if self.train_config.tlu_warmup_steps <= 0:
@@ -195,19 +157,13 @@ class MIMNet(keras.Model):
     def _stage_weight(self, stage):
         return self.loss_weights.coarse_stage if stage == "coarse" else self.loss_weights.fine_stage
 
-    def _apply(self, optimizer, tape, loss, variables):
-        grads = tape.gradient(loss, variables)
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        if pairs:  # every weight of the loss can be 0 (e.g. all adversarial terms off)
-            optimizer.apply_gradients(pairs)
-
     def _colour_swap(self, image, local_batch):
         """The reconstruction input (`image` with colour regions repainted, or itself), which examples
         were repainted (batch,) and the L1 pixel weights (None for a plain mean)."""
         t = self.train_config
         if t.colour_swap <= 0:
             return image, None, None
-        draws = self._per_example_random(
+        draws = self._random(
             _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.DRAWS_PER_REGION + 1), local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
@@ -234,14 +190,14 @@ class MIMNet(keras.Model):
         local_batch = image.shape[0]
         grey = None
         if self.train_config.colour_dropout > 0:
-            uniform = self._per_example_random(
+            uniform = self._random(
                 _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
             grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
         source, swapped, pixel_weights = self._colour_swap(image, local_batch)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
             cfg = self.model_config
-            random_attention = self._per_example_random(
+            random_attention = self._random(
                 _MEMORY_STREAM, (cfg.max_words, cfg.memory_size), local_batch,
                 lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
         variables = (memory_variables(self.generator) if self.train_config.memory_only_reconstruction
@@ -267,10 +223,7 @@ class MIMNet(keras.Model):
                     rmt = rmt + self._stage_weight(stage) * losses.real_loss(logits)
                 total = total + w.randomised_memory * rmt
             loss = self._average(total)
-            if isinstance(self.g_optimizer, keras.optimizers.LossScaleOptimizer):
-                loss_for_grad = self.g_optimizer.scale_loss(loss)
-            else:
-                loss_for_grad = loss
+            loss_for_grad = self._scaled(self.g_optimizer, loss)
         self._apply(self.g_optimizer, tape, loss_for_grad, variables)
         metrics = {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
                    "randomised_memory": self._average(rmt), "recon_total": loss,
@@ -325,10 +278,7 @@ class MIMNet(keras.Model):
                 redescription = self.redescriber.redescription_loss(fake_outputs["fine"], mismatched["token_ids"])
                 total = total + w.redescription * redescription
             loss = self._average(total)
-            if isinstance(self.g_optimizer, keras.optimizers.LossScaleOptimizer):
-                loss_for_grad = self.g_optimizer.scale_loss(loss)
-            else:
-                loss_for_grad = loss
+            loss_for_grad = self._scaled(self.g_optimizer, loss)
         self._apply(self.g_optimizer, g_tape, loss_for_grad, g_variables)
         return {**d_metrics, "g_reality": self._average(g_reality), "g_conformity": self._average(g_conformity),
                 "damsm": self._average(damsm), "redescription": self._average(redescription), "g_total": loss,
@@ -341,7 +291,7 @@ class MIMNet(keras.Model):
         if w.rmt_as_fake and self.model_config.use_memory:
             if random_images is None:
                 cfg = self.model_config
-                random_attention = self._per_example_random(
+                random_attention = self._random(
                     _MEMORY_STREAM, (cfg.max_words, cfg.memory_size), local_batch,
                     lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
                 random_images = self.generator.manipulate(image, text["words"], text["mask"],
@@ -370,10 +320,7 @@ class MIMNet(keras.Model):
                 real_c = real_c + ops.exp(matched) / len(STAGES)
                 mismatched_c = mismatched_c + ops.exp(unmatched) / len(STAGES)
             loss = self._average(d_reality + d_conformity)  # Eq. 21 (mu = stage weights)
-            if isinstance(self.d_optimizer, keras.optimizers.LossScaleOptimizer):
-                loss_for_grad = self.d_optimizer.scale_loss(loss)
-            else:
-                loss_for_grad = loss
+            loss_for_grad = self._scaled(self.d_optimizer, loss)
         self._apply(self.d_optimizer, d_tape, loss_for_grad, d_variables)
         return {"d_reality": self._average(d_reality), "d_conformity": self._average(d_conformity),
                 "d_total": loss, "real_conformity": self._average(real_c),

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
-import keras
 import tensorflow as tf
 from keras import ops
 
@@ -34,6 +33,7 @@ from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.images import to_unit_range
 from mimnet_tf.layers.glam_generator import MirrorGANGenerator
 from mimnet_tf.layers.stage_discriminator import StageDiscriminator, downsamples_for
+from mimnet_tf.models.gan import GANModel
 
 # Purposes of the stateless random streams (one per kind of draw).
 NOISE_STREAM = 1
@@ -49,31 +49,6 @@ def make_generator(model_config: ModelConfig) -> MirrorGANGenerator:
                               cfg.text_dropout, name="generator")
 
 
-def replica_rows(draw, tail_shape, local_batch: int, global_batch: Optional[int], seed: int, stream: int, step):
-    """Random values for this replica's examples that do not depend on the device layout.
-
-    Every replica draws the global batch's values from the same stateless seed (seed, stream,
-    step) and keeps its own rows, so a step under a strategy sees exactly the numbers a single
-    device sees for the same global batch (the rows layout of `training.loop.distribute_batches`).
-
-    Args:
-        draw: `(shape, seed) -> tensor`, a stateless draw (e.g. tf.random.stateless_normal).
-        tail_shape: the per-example shape.
-        local_batch: examples on this replica.
-        global_batch: examples over all replicas (None: local_batch).
-        seed, stream: the run's seed and the purpose of the draw.
-        step: the training step (a scalar int64 tensor or variable).
-    """
-    global_batch = global_batch or local_batch
-    seed_pair = tf.stack([tf.cast(seed * 16 + stream, tf.int64), tf.cast(step, tf.int64)])
-    seed_pair = tf.cast(seed_pair % (2**31 - 1), tf.int32)
-    values = draw((global_batch,) + tuple(tail_shape), seed_pair)
-    context = tf.distribute.get_replica_context()
-    replica = context.replica_id_in_sync_group if context is not None else 0
-    start = replica * local_batch
-    return values[start:start + local_batch]
-
-
 def discriminator_loss(real_unconditional, real_conditional, fake_unconditional, fake_conditional,
                        wrong_conditional):
     """AttnGAN's stage discriminator loss from logits: (real terms) / 2 + (fake terms) / 3. -> (batch,).
@@ -86,7 +61,7 @@ def discriminator_loss(real_unconditional, real_conditional, fake_unconditional,
     return real / 2.0 + fake / 3.0
 
 
-class MirrorGAN(keras.Model):
+class MirrorGAN(GANModel):
     """Generator + per-stage discriminators + frozen STREAM, trained D then G.
 
     Args:
@@ -101,12 +76,12 @@ class MirrorGAN(keras.Model):
         the generator's dict (`images` per stage, `image` the finest, ...).
     """
 
+    TRACKED = ("g_total", "d_total", "g_adversarial", "kl", "stream", "damsm", "real_conditional",
+               "fake_conditional", "wrong_conditional")
+
     def __init__(self, model_config: ModelConfig, loss_weights: LossWeights = LossWeights(),
                  train_config: TrainConfig = TrainConfig(), stream=None, damsm=None, **kwargs):
-        super().__init__(**kwargs)
-        self.model_config = model_config
-        self.loss_weights = loss_weights
-        self.train_config = train_config
+        super().__init__(model_config, loss_weights, train_config, **kwargs)
         self.generator = make_generator(model_config)
         self.discriminators = [
             StageDiscriminator(model_config.disc_channels, downsamples_for(size), name=f"stage{k}_discriminator")
@@ -119,9 +94,6 @@ class MirrorGAN(keras.Model):
         self.stream = stream
         self.damsm = damsm
         self.phases = ()  # no phases: the shared loop leaves this alone
-        self.global_batch_size = None
-        self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.trackers = {}
 
     # ------------------------------------------------------------------ building and compiling
     def build_all(self, batch_size: int = 1):
@@ -134,22 +106,6 @@ class MirrorGAN(keras.Model):
         for discriminator, image in zip(self.discriminators, out["images"]):
             discriminator(image, sentence)
         self.built = True
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        super().compile(**kwargs)
-        if not self.built:
-            self.build_all()
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator_variables())
-        self.d_optimizer.build(self.discriminator_variables())
-        names = ["g_total", "d_total", "g_adversarial", "kl", "stream", "damsm", "real_conditional",
-                 "fake_conditional", "wrong_conditional"]
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -171,23 +127,8 @@ class MirrorGAN(keras.Model):
         return [v for d in self.discriminators for v in d.trainable_variables]
 
     # ------------------------------------------------------------------ helpers
-    def _average(self, per_example):
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
-
     def _noise(self, stream: int, width: int, local_batch: int):
-        return replica_rows(lambda shape, seed: tf.random.stateless_normal(shape, seed), (width,), local_batch,
-                            self.global_batch_size, self.train_config.seed, stream, self.step_counter)
-
-    @staticmethod
-    def _scaled(optimizer, loss):
-        """The loss to differentiate: scaled under mixed precision (call it inside the tape)."""
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            return optimizer.scale_loss(loss)
-        return loss
-
-    def _apply(self, optimizer, tape, loss_for_gradients, variables):
-        grads = tape.gradient(loss_for_gradients, variables)
-        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        return self._random(stream, (width,), local_batch, lambda shape, seed: tf.random.stateless_normal(shape, seed))
 
     def _encode(self, token_ids):
         frozen = self.model_config.freeze_text_encoder

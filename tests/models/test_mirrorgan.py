@@ -11,8 +11,8 @@ from mimnet_tf.data.text import CaptionError
 from mimnet_tf.generate_lib import INDEX_FILENAME, write_images
 from mimnet_tf.images import decode_image
 from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, damsm_from_dir
-from mimnet_tf.models.mirrorgan import (
-    MirrorGAN, build_mirrorgan, discriminator_loss, load_mirrorgan, replica_rows)
+from mimnet_tf.models.gan import replica_rows
+from mimnet_tf.models.mirrorgan import MirrorGAN, build_mirrorgan, discriminator_loss, load_mirrorgan
 from mimnet_tf.training.checkpointing import training_checkpoint
 
 
