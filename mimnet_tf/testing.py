@@ -70,6 +70,7 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
     With `train_steps`, the model first trains that many steps on the prepared data. Returns the
     (RunConfig, MIMNet).
     """
+    import keras
     import tensorflow as tf
 
     from mimnet_tf.data import pipeline
@@ -78,6 +79,7 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
     from mimnet_tf.training.checkpointing import training_checkpoint
 
     config = tiny_run_config(prepared_dir, model_dir, image_size, **overrides)
+    keras.utils.set_random_seed(config.train.seed)  # the same weights whatever ran before in the process
     vocab = text.Vocabulary.load(prepared_dir)
     config = with_vocab(config, vocab)
     model = build_mimnet(config, vocab, log=lambda *_: None)
