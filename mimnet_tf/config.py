@@ -70,6 +70,9 @@ class ModelConfig:
     text_dropout: float = 0.0
     # Memory bank (Eq. 1-3).
     use_memory: bool = True  # False: texture features straight from the words (ablation)
+    # Texture features = memory read + a projection of the word itself, so a word's own content
+    # reaches ICM/FIR while the memory attention is still diffuse (not in the paper).
+    texture_word_residual: bool = False
     memory_size: int = 256
     memory_temperature: float = 0.1  # softmax temperature of the word->memory attention (Eq. 2)
     memory_similarity: str = "cosine"  # Eq. 2 logits: "cosine", or the paper's "dot" (saturates; see MemoryBank)
@@ -84,6 +87,9 @@ class ModelConfig:
     fir_keys: str = "texture"  # FIR (and ICM word attention) attend by "texture" (Eq. 10) or the contextual "words"
     image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
     icm_word_attention: bool = False  # ICM's F_c also gets a per-position word context (not in the paper)
+    # That word attention queries with the image features as well as the boundary features: the
+    # image encoder (from the DAMSM) was pretrained to match regions to words (not in the paper).
+    icm_query_image: bool = False
     # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
     # FIR's word context is gated by A); outside it only the image does. Not in the paper.
     tlu_exclusive: bool = False
@@ -146,6 +152,7 @@ class TrainConfig:
     colour_swap_threshold: float = 0.25  # colour distance to the seed pixel that joins a region ([-1, 1] units)
     colour_swap_centre: float = 0.6  # seeds are drawn in the central fraction of each side
     colour_swap_weight: float = 1.0  # L1 weight of repainted pixels (1: the plain mean)
+    colour_swap_colours: str = "random"  # new colours: "random" RGB, or "batch" (another training image's)
     tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -241,6 +248,10 @@ def validate(config: RunConfig) -> None:
          f"--memory_similarity={config.model.memory_similarity!r}: expected 'cosine' or 'dot'"),
         (config.model.fir_keys in ("texture", "words"),
          f"--fir_keys={config.model.fir_keys!r}: expected 'texture' or 'words'"),
+        (not config.model.icm_query_image or (config.model.icm_word_attention and not config.model.tlu_exclusive),
+         "--icm_query_image needs --icm_word_attention and --notlu_exclusive"),
+        (config.train.colour_swap_colours in ("random", "batch"),
+         f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected 'random' or 'batch'"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),
         (config.data.max_words > 0, f"--max_words={config.data.max_words}: expected > 0"),
     ]

@@ -119,6 +119,8 @@ def prepared(tmp_path_factory):
     (("--no_such_flag=1",), "no_such_flag"),
     (("--dataset=manifest", "--prepared_dir={prepared}", "--lr_schedule=linear"),
      "--lr_schedule='linear': expected one of"),
+    (("--dataset=manifest", "--prepared_dir={prepared}", "--colour_swap_colours=palette"),
+     "--colour_swap_colours='palette': expected 'random' or 'batch'"),
 ])
 def test_entry_point_bad_input_exits_2_with_one_line(tmp_path, prepared, args, message):
     args = [arg.format(prepared=prepared) for arg in args]

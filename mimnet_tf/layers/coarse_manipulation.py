@@ -68,19 +68,23 @@ class CoarseManipulation(layers.Layer):
     def output_channels(self) -> int:
         return self.ups[-1].filters if self.ups else self.channels
 
-    def localise(self, texture, mask, boundary_features, keys=None):
+    def localise(self, texture, mask, boundary_features, keys=None, query_features=None):
         """Eq. 4-6 and 9: global texture t, manipulated features F_c and the TLU map A.
 
         Needs no image colours, so the generator may compute A before encoding the image.
         `keys` (batch, L, d_k): what the optional word attention attends by (default: texture).
+        `query_features` (batch, h, w, c_q): queried by the word attention together with the
+        boundary features (default: the boundary features alone).
         """
         texture_global = self.global_projection(masked_mean(texture, mask))  # Eq. 4
         size = ops.shape(boundary_features)
         tiled = ops.broadcast_to(texture_global[:, None, None, :], (size[0], size[1], size[2], self.channels))
         parts = [tiled, boundary_features]
         if self.word_attention is not None:
-            context, _ = self.word_attention(boundary_features, texture if keys is None else keys, mask,
-                                             values=texture)
+            queries = boundary_features
+            if query_features is not None:
+                queries = ops.concatenate([boundary_features, ops.cast(query_features, boundary_features.dtype)], -1)
+            context, _ = self.word_attention(queries, texture if keys is None else keys, mask, values=texture)
             parts.insert(1, context)
         manipulated = ops.concatenate(parts, axis=-1)
         for block in self.residual_blocks:  # Eq. 5-6

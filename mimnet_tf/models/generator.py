@@ -58,7 +58,7 @@ class MIMNetGenerator(keras.Model):
         if config.use_memory:
             self.memory = MemoryBank(config.memory_size, feature_dim, config.text_dim, config.memory_temperature,
                                      config.memory_similarity, name="memory_bank")
-        else:  # "w/o memory": texture features straight from the words
+        if not config.use_memory or config.texture_word_residual:  # texture features (also) straight from the words
             self.word_projection = layers.Dense(feature_dim, name="word_projection")
         levels = self.image_encoder.num_levels
         self.icm = CoarseManipulation(feature_dim, levels - 1, config.use_tlu, config.tlu_init_bias,
@@ -85,11 +85,14 @@ class MIMNetGenerator(keras.Model):
         return self.text_encoder(token_ids, training=training)
 
     def texture(self, words, mask, memory_attention=None):
-        """Word-level texture features (Eq. 2-3), or projected words without memory."""
+        """Word-level texture features (Eq. 2-3), or projected words without memory, or their sum."""
+        read = {"texture": 0.0, "attention": None}
         if self.config.use_memory:
-            return self.memory(words, mask, attention=memory_attention)
-        texture = self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None]
-        return {"texture": texture, "attention": None}
+            read = self.memory(words, mask, attention=memory_attention)
+            if not self.config.texture_word_residual:
+                return read
+        projected = self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None]
+        return {"texture": read["texture"] + projected, "attention": read["attention"]}
 
     def manipulate(self, image, words, mask, memory_attention=None, grey=None, tlu_override=None):
         """The generator given text features (so a training step encodes each caption once).
@@ -105,20 +108,25 @@ class MIMNetGenerator(keras.Model):
         boundary = self.boundary_encoder(boundary_image(image))[-1]
         texture = self.texture(words, mask, memory_attention)
         keys = words if self.config.fir_keys == "words" else None
-        localised = self.icm.localise(texture["texture"], mask, boundary, keys=keys)
-        if tlu_override is not None:
-            o = ops.cast(tlu_override, localised["localisation_map"].dtype)
-            localised["localisation_map"] = o * 0.5 + (1.0 - o) * localised["localisation_map"]
         colour_input = image
         if grey is not None:
             g = ops.cast(grey, image.dtype)[:, None, None, None]
             colour_input = g * greyscale(image) + (1.0 - g) * image
+        image_levels = None
+        if self.config.icm_query_image:  # (never with tlu_exclusive: the colour path then needs A first)
+            image_levels = self.image_encoder(colour_input)
+        localised = self.icm.localise(texture["texture"], mask, boundary, keys=keys,
+                                      query_features=None if image_levels is None else image_levels[-1])
+        if tlu_override is not None:
+            o = ops.cast(tlu_override, localised["localisation_map"].dtype)
+            localised["localisation_map"] = o * 0.5 + (1.0 - o) * localised["localisation_map"]
         if self.config.tlu_exclusive:
             # Inside the TLU map the colour path sees no colours: they must come from the text.
             size = image.shape[1:3]
             inside = ops.image.resize(localised["localisation_map"], size, interpolation="bilinear")
             colour_input = inside * greyscale(colour_input) + (1.0 - inside) * colour_input
-        image_levels = self.image_encoder(colour_input)
+        if image_levels is None:
+            image_levels = self.image_encoder(colour_input)
         coarse = self.icm.decode(localised, image_levels)
         fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0],
                         keys=keys)

@@ -168,7 +168,7 @@ class MIMNet(GANModel):
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
         recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
-                                                          t.colour_swap_centre)
+                                                          t.colour_swap_centre, colours=t.colour_swap_colours)
         source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
         pixel_weights = None
         if t.colour_swap_weight != 1.0:

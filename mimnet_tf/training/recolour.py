@@ -20,7 +20,8 @@ import tensorflow as tf
 DRAWS_PER_REGION = 6
 
 
-def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6, softness: float = 0.05):
+def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6, softness: float = 0.05,
+                     colours: str = "random"):
     """Repaints colour regions of `images` ([-1, 1], (batch, S, S, 3)).
 
     Args:
@@ -32,6 +33,10 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
             below which it is repainted.
         centre: seeds are drawn in the central `centre` fraction of each side.
         softness: width of the linear edge of the region, in the same units.
+        colours: where the new colour comes from. "random": uniform in the RGB cube (draws 2-4).
+            "batch": the colour of a pixel of the next example in the batch, drawn in its
+            central region like a seed (draws 2-3): a colour birds really have, so a repainted
+            region cannot be told from an untouched one by its colour alone.
 
     Returns:
         (recoloured images, the repainted weight of each pixel (batch, S, S) in [0, 1]).
@@ -49,7 +54,15 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         rows = tf.cast(tf.floor((margin + centre * d[:, 0]) * size_f), tf.int32)
         cols = tf.cast(tf.floor((margin + centre * d[:, 1]) * size_f), tf.int32)
         seed_colour = tf.gather_nd(images, tf.stack([batch_index, rows, cols], axis=1))  # (batch, 3)
-        new_colour = d[:, 2:5] * 2.0 - 1.0
+        if colours == "batch":
+            donor_rows = tf.cast(tf.floor((margin + centre * d[:, 2]) * size_f), tf.int32)
+            donor_cols = tf.cast(tf.floor((margin + centre * d[:, 3]) * size_f), tf.int32)
+            donors = tf.roll(images, shift=-1, axis=0)
+            new_colour = tf.gather_nd(donors, tf.stack([batch_index, donor_rows, donor_cols], axis=1))
+        elif colours == "random":
+            new_colour = d[:, 2:5] * 2.0 - 1.0
+        else:
+            raise ValueError(f"colours={colours!r}: expected 'random' or 'batch'")
         applied = tf.cast(d[:, 5] < 1.0 / (region + 1), tf.float32)
         distance = tf.norm(images - seed_colour[:, None, None, :], axis=-1)
         weight = tf.clip_by_value((threshold - distance) / softness + 0.5, 0.0, 1.0) * applied[:, None, None]

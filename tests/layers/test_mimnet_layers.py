@@ -507,3 +507,59 @@ def test_icm_word_attention_gives_a_text_context_beyond_the_global_texture():
         assert (restored.word_attention is not None) == attend
     assert outputs[False] == 0.0
     assert outputs[True] > 1e-3
+
+
+def test_texture_word_residual_adds_the_projected_words_to_the_memory_read(generator):
+    """`texture_word_residual`: t_j = (Eq. 3 read) + P w_j at real words, 0 at pads; the memory
+    attention is still Eq. 2's."""
+    config = dataclasses.replace(generator.config, texture_word_residual=True)
+    keras.utils.set_random_seed(1)
+    residual = MIMNetGenerator(config, name="generator")
+    residual.build()
+    text = residual.encode_text(TOKENS)
+    words, mask = _np(text["words"]), _np(text["mask"])
+    out = residual.texture(text["words"], text["mask"])
+    read = residual.memory(text["words"], text["mask"])
+    kernel, bias = (_np(w) for w in residual.word_projection.weights)
+    expected = _np(read["texture"]) + (words @ kernel + bias) * mask[:, :, None]
+    np.testing.assert_allclose(_np(out["texture"]), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_np(out["attention"]), _np(read["attention"]), rtol=1e-6, atol=1e-6)
+    assert np.all(_np(out["texture"])[mask == 0] == 0.0)
+    assert any("word_projection" in v.path for v in residual.trainable_variables)
+    assert MIMNetGenerator.from_config(residual.get_config()).config.texture_word_residual
+
+
+def test_icm_query_features_join_the_boundary_features_as_the_word_attention_query():
+    """`query_features` (the image features under --icm_query_image) change F_c only through the
+    word attention's queries: same boundary and words, other query features -> other F_c."""
+    rng = np.random.default_rng(4)
+    boundary = keras.ops.convert_to_tensor(rng.normal(size=(1, 4, 4, 32)).astype("float32"))
+    texture = keras.ops.convert_to_tensor(rng.normal(size=(1, 3, 32)).astype("float32"))
+    mask = keras.ops.ones((1, 3))
+    query_a, query_b = (keras.ops.convert_to_tensor(rng.normal(size=(1, 4, 4, 16)).astype("float32")) for _ in "ab")
+    icm = CoarseManipulation(32, 1, image_skips=False, word_attention=True)
+    a = icm.localise(texture, mask, boundary, query_features=query_a)
+    assert tuple(icm.word_attention.query.kernel.shape) == (32 + 16, 32)
+    b = icm.localise(texture, mask, boundary, query_features=query_b)
+    assert float(np.abs(_np(a["manipulated_features"]) - _np(b["manipulated_features"])).max()) > 1e-4
+    np.testing.assert_allclose(_np(a["texture_global"]), _np(b["texture_global"]))
+
+
+def test_generator_with_icm_query_image_reads_the_image_colours_in_f_c(generator):
+    """A colour change that keeps the grey image (so the boundary path sees nothing new) moves the
+    TLU map only when ICM's word attention also queries with the image features."""
+    image = np.random.default_rng(5).uniform(-0.5, 0.5, size=(2, 32, 32, 3)).astype("float32")
+    same_grey = image + 0.3 * np.array([0.587, -0.299, 0.0], "float32")  # luma weights . shift = 0
+    changes = {}
+    for query_image in (False, True):
+        config = dataclasses.replace(generator.config, icm_word_attention=True, icm_query_image=query_image)
+        keras.utils.set_random_seed(2)
+        g = MIMNetGenerator(config, name="generator")
+        g.build()
+        text = g.encode_text(TOKENS)
+        a = g.manipulate(image, text["words"], text["mask"])["localisation_map"]
+        b = g.manipulate(same_grey, text["words"], text["mask"])["localisation_map"]
+        changes[query_image] = float(np.abs(_np(a) - _np(b)).max())
+        assert MIMNetGenerator.from_config(g.get_config()).config.icm_query_image == query_image
+    assert changes[False] < 1e-6
+    assert changes[True] > 1e-5

@@ -57,3 +57,27 @@ def test_deterministic_for_the_same_draws():
     b, _ = recolour_regions(image, draws)
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.allclose(a.numpy(), image.numpy())
+
+
+def test_batch_colours_come_from_the_next_example():
+    """colours="batch": the region takes the colour of the donor pixel (draws 2-3) of the next
+    example, shading kept; the last example's donor is the first."""
+    red, blue = [0.8, -0.8, -0.8], [-0.8, -0.8, 0.8]
+    images = np.zeros((2, 16, 16, 3), np.float32)
+    images[0] = red
+    images[1] = blue
+    images[1, :, :8] = [-0.8, 0.8, -0.8]  # the second image: green left half, blue right half
+    draws = np.zeros((2, 1, DRAWS_PER_REGION), np.float32)
+    draws[0, 0] = [0.5, 0.5, 0.5, 0.9, 0.0, 0.0]  # repaint image 0 with image 1's pixel (8, 14): blue
+    draws[1, 0] = [0.5, 0.1, 0.5, 0.5, 0.0, 0.0]  # repaint image 1's green with image 0's red
+    out, repainted = recolour_regions(images, draws, centre=1.0, colours="batch")
+    out = out.numpy()
+    np.testing.assert_allclose(out[0], np.broadcast_to(blue, (16, 16, 3)), atol=1e-5)
+    np.testing.assert_allclose(out[1, :, :8], np.broadcast_to(red, (16, 8, 3)), atol=1e-5)
+    np.testing.assert_allclose(out[1, :, 8:], images[1, :, 8:], atol=1e-6)
+    assert abs(float(tf.reduce_mean(repainted[1])) - 0.5) < 1e-3
+
+
+def test_unknown_colour_source_is_named():
+    with np.testing.assert_raises_regex(ValueError, "colours='palette'"):
+        recolour_regions(_two_colour_image(), _draws(0.5, 0.1, (1, 1, 1)), colours="palette")
