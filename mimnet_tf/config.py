@@ -153,6 +153,8 @@ class TrainConfig:
     colour_swap_centre: float = 0.6  # seeds are drawn in the central fraction of each side
     colour_swap_weight: float = 1.0  # L1 weight of repainted pixels (1: the plain mean)
     colour_swap_colours: str = "random"  # new colours: "random" RGB, or "batch" (another training image's)
+    colour_swap_candidates: int = 1  # seeds tried per region; the smallest region (an object part) is repainted
+    colour_swap_max_area: float = 1.0  # a region covering more of the image than this is not repainted
     tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -252,6 +254,8 @@ def validate(config: RunConfig) -> None:
          "--icm_query_image needs --icm_word_attention and --notlu_exclusive"),
         (config.train.colour_swap_colours in ("random", "batch"),
          f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected 'random' or 'batch'"),
+        (config.train.colour_swap_candidates >= 1,
+         f"--colour_swap_candidates={config.train.colour_swap_candidates}: expected >= 1"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),
         (config.data.max_words > 0, f"--max_words={config.data.max_words}: expected > 0"),
     ]

@@ -164,11 +164,14 @@ class MIMNet(GANModel):
         if t.colour_swap <= 0:
             return image, None, None
         draws = self._random(
-            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.DRAWS_PER_REGION + 1), local_batch,
+            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.draws_per_region(t.colour_swap_candidates) + 1),
+            local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
         recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
-                                                          t.colour_swap_centre, colours=t.colour_swap_colours)
+                                                          t.colour_swap_centre, colours=t.colour_swap_colours,
+                                                          candidates=t.colour_swap_candidates,
+                                                          max_area=t.colour_swap_max_area)
         source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
         pixel_weights = None
         if t.colour_swap_weight != 1.0:

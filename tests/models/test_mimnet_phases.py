@@ -420,8 +420,9 @@ def test_loss_weight_ablations_drop_their_terms(model, batch):
 
 @pytest.mark.parametrize("train", [
     {"colour_swap": 1.0, "colour_swap_weight": 5.0},
+    {"colour_swap": 1.0, "colour_swap_weight": 5.0, "colour_swap_colours": "batch", "colour_swap_candidates": 4},
     {"colour_dropout": 1.0},
-], ids=["colour_swap", "colour_dropout"])
+], ids=["colour_swap", "colour_swap_batch_candidates", "colour_dropout"])
 def test_colour_switches_train_and_drop_the_pseudo_ground_truth(model, batch, train):
     """Colour swap (training/recolour.py via MIMNet._colour_swap) and colour dropout run a
     reconstruction step; with probability 1 every example's input is repainted / grey, so its

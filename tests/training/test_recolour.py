@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from mimnet_tf.training.recolour import DRAWS_PER_REGION, recolour_regions
+from mimnet_tf.training.recolour import DRAWS_PER_REGION, draws_per_region, recolour_regions
 
 
 def _two_colour_image(size=16):
@@ -60,22 +60,43 @@ def test_deterministic_for_the_same_draws():
 
 
 def test_batch_colours_come_from_the_next_example():
-    """colours="batch": the region takes the colour of the donor pixel (draws 2-3) of the next
-    example, shading kept; the last example's donor is the first."""
-    red, blue = [0.8, -0.8, -0.8], [-0.8, -0.8, 0.8]
+    """colours="batch": a region takes the seed colour of the same region of the next example
+    (the last example's comes from the first), shading kept."""
+    red, green, blue = [0.8, -0.8, -0.8], [-0.8, 0.8, -0.8], [-0.8, -0.8, 0.8]
     images = np.zeros((2, 16, 16, 3), np.float32)
     images[0] = red
-    images[1] = blue
-    images[1, :, :8] = [-0.8, 0.8, -0.8]  # the second image: green left half, blue right half
+    images[1, :, :8] = green
+    images[1, :, 8:] = blue
     draws = np.zeros((2, 1, DRAWS_PER_REGION), np.float32)
-    draws[0, 0] = [0.5, 0.5, 0.5, 0.9, 0.0, 0.0]  # repaint image 0 with image 1's pixel (8, 14): blue
-    draws[1, 0] = [0.5, 0.1, 0.5, 0.5, 0.0, 0.0]  # repaint image 1's green with image 0's red
+    draws[0, 0] = [0.5, 0.5, 0.0, 0.0, 0.0, 0.0]  # image 0's red region takes image 1's seed colour
+    draws[1, 0] = [0.5, 0.1, 0.0, 0.0, 0.0, 0.0]  # image 1's seed: green (left half); gets red
     out, repainted = recolour_regions(images, draws, centre=1.0, colours="batch")
     out = out.numpy()
-    np.testing.assert_allclose(out[0], np.broadcast_to(blue, (16, 16, 3)), atol=1e-5)
+    np.testing.assert_allclose(out[0], np.broadcast_to(green, (16, 16, 3)), atol=1e-5)
     np.testing.assert_allclose(out[1, :, :8], np.broadcast_to(red, (16, 8, 3)), atol=1e-5)
     np.testing.assert_allclose(out[1, :, 8:], images[1, :, 8:], atol=1e-6)
     assert abs(float(tf.reduce_mean(repainted[1])) - 0.5) < 1e-3
+
+
+def test_candidates_repaint_the_smallest_region_and_max_area_skips_large_ones():
+    """Of several candidate seeds the smallest region above min_area is repainted (an object part
+    rather than the background); a region above max_area is not repainted at all."""
+    image = np.zeros((1, 16, 16, 3), np.float32)
+    image[0] = [-0.8, -0.8, 0.8]  # blue background
+    image[0, 6:10, 6:10] = [0.8, -0.8, -0.8]  # a red 4x4 part: 1/16 of the image
+    image[0, 0, 0] = [0.8, 0.8, 0.8]  # one white pixel: below min_area
+    draws = np.zeros((1, 1, draws_per_region(3)), np.float32)
+    # candidates: background (row 0.1, col 0.1), white pixel (0, 0), red part (0.5, 0.5)
+    draws[0, 0] = [0.1, 0.1, 0.5, 1.0, 0.5, 0.0, 0.0, 0.0, 0.5, 0.5]
+    out, repainted = recolour_regions(image, draws, centre=1.0, candidates=3, min_area=0.01)
+    out, repainted = out.numpy(), repainted.numpy()
+    assert abs(repainted.mean() - 1 / 16) < 1e-3 and repainted[0, 6:10, 6:10].min() == 1.0
+    np.testing.assert_allclose(out[0, 6:10, 6:10], np.broadcast_to([0.0, 1.0, 0.0], (4, 4, 3)), atol=1e-3)
+    skipped, none = recolour_regions(image, draws, centre=1.0, candidates=3, min_area=0.01, max_area=0.05)
+    np.testing.assert_array_equal(skipped.numpy(), image)
+    assert float(tf.reduce_max(none)) == 0.0
+    with np.testing.assert_raises_regex(ValueError, "expected 10 for 3 candidate seeds"):
+        recolour_regions(image, draws[..., :6], candidates=3)
 
 
 def test_unknown_colour_source_is_named():

@@ -66,7 +66,8 @@ def test_multiworker_needs_a_valid_tf_config(monkeypatch, raw, message):
 
 def _one_step_config(prepared: str, model_dir: str, strategy: str, image_log_every: int = 1):
     return harness.run_config(prepared, model_dir, max_steps=1, checkpoint_every=0, strategy=strategy,
-                              colour_dropout=0.5, colour_swap=0.5, image_log_every=image_log_every)
+                              colour_dropout=0.5, colour_swap=0.5, colour_swap_candidates=3,
+                              image_log_every=image_log_every)
 
 
 @pytest.fixture(scope="module")
