@@ -57,11 +57,11 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
             colour birds really have, so a repainted region cannot be told from an untouched one
             by its colour alone.
         candidates: seeds tried per region; the region kept is the smallest one covering at
-            least `min_area` of the image. An object's parts are small regions of one colour,
+            least `min_area` of the image after a 3x3 erosion (so not a thin outline). An object's parts are small regions of one colour,
             a background is large or spread over the image, so this prefers parts without
             knowing where they are.
-        min_area, max_area: fractions of the image; a region larger than `max_area` is not
-            repainted.
+        min_area, max_area: fractions of the image (eroded region); a region larger than
+            `max_area` is not repainted.
 
     Returns:
         (recoloured images, the repainted weight of each pixel (batch, S, S) in [0, 1]).
@@ -82,7 +82,11 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         seeds = tf.stack([_seed_pixels(images, r, c, centre) for r, c in seed_draws], axis=1)  # (batch, K, 3)
         distance = tf.norm(images[:, None] - seeds[:, :, None, None, :], axis=-1)  # (batch, K, S, S)
         weights = tf.clip_by_value((threshold - distance) / softness + 0.5, 0.0, 1.0)
-        areas = tf.reduce_mean(weights, axis=[2, 3])  # (batch, K)
+        # Size of a region = its area after a 3x3 erosion: thin structures (outlines, edges of
+        # one colour running through the image) erode away and are never the part chosen.
+        flat = tf.reshape(weights, tf.concat([[-1], tf.shape(weights)[2:4], [1]], axis=0))
+        eroded = -tf.nn.max_pool2d(-flat, 3, 1, "SAME")
+        areas = tf.reshape(tf.reduce_mean(eroded, axis=[1, 2, 3]), tf.shape(weights)[:2])  # (batch, K)
         chosen = tf.argmin(tf.where(areas >= min_area, areas, areas + 2.0), axis=1, output_type=tf.int32)
         seed_colour = tf.gather(seeds, chosen, batch_dims=1)
         weight = tf.gather(weights, chosen, batch_dims=1)

@@ -79,8 +79,9 @@ def test_batch_colours_come_from_the_next_example():
 
 
 def test_candidates_repaint_the_smallest_region_and_max_area_skips_large_ones():
-    """Of several candidate seeds the smallest region above min_area is repainted (an object part
-    rather than the background); a region above max_area is not repainted at all."""
+    """Of several candidate seeds the smallest region above min_area after a 3x3 erosion is
+    repainted (an object part rather than the background or a lone pixel); a region above
+    max_area is not repainted at all."""
     image = np.zeros((1, 16, 16, 3), np.float32)
     image[0] = [-0.8, -0.8, 0.8]  # blue background
     image[0, 6:10, 6:10] = [0.8, -0.8, -0.8]  # a red 4x4 part: 1/16 of the image
@@ -92,7 +93,8 @@ def test_candidates_repaint_the_smallest_region_and_max_area_skips_large_ones():
     out, repainted = out.numpy(), repainted.numpy()
     assert abs(repainted.mean() - 1 / 16) < 1e-3 and repainted[0, 6:10, 6:10].min() == 1.0
     np.testing.assert_allclose(out[0, 6:10, 6:10], np.broadcast_to([0.0, 1.0, 0.0], (4, 4, 3)), atol=1e-3)
-    skipped, none = recolour_regions(image, draws, centre=1.0, candidates=3, min_area=0.01, max_area=0.05)
+    # The part's eroded area is 2x2 of 16x16 pixels (1/64): above this max_area.
+    skipped, none = recolour_regions(image, draws, centre=1.0, candidates=3, min_area=0.005, max_area=0.01)
     np.testing.assert_array_equal(skipped.numpy(), image)
     assert float(tf.reduce_max(none)) == 0.0
     with np.testing.assert_raises_regex(ValueError, "expected 10 for 3 candidate seeds"):
@@ -102,3 +104,16 @@ def test_candidates_repaint_the_smallest_region_and_max_area_skips_large_ones():
 def test_unknown_colour_source_is_named():
     with np.testing.assert_raises_regex(ValueError, "colours='palette'"):
         recolour_regions(_two_colour_image(), _draws(0.5, 0.1, (1, 1, 1)), colours="palette")
+
+
+def test_a_thin_outline_is_never_the_chosen_region():
+    """A one-pixel-wide line of its own colour erodes to nothing: the other candidate is taken."""
+    image = np.zeros((1, 16, 16, 3), np.float32)
+    image[0] = [-0.8, -0.8, 0.8]
+    image[0, 4:12, 4:12] = [0.8, -0.8, -0.8]  # a red 8x8 part
+    image[0, 2, :] = [0.8, 0.8, 0.8]  # a white line, 16 pixels: smaller than the part
+    draws = np.zeros((1, 1, draws_per_region(2)), np.float32)
+    draws[0, 0] = [2.5 / 16, 0.5, 0.5, 1.0, 0.5, 0.0, 0.5, 0.5]  # candidates: the line, the part
+    _, repainted = recolour_regions(image, draws, centre=1.0, candidates=2, min_area=0.01)
+    repainted = repainted.numpy()
+    assert repainted[0, 2].max() == 0.0 and repainted[0, 4:12, 4:12].min() == 1.0

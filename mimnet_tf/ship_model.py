@@ -1,0 +1,44 @@
+"""Packs a trained model directory for shipping: `python -m mimnet_tf.ship_model`.
+
+    python -m mimnet_tf.ship_model --checkpoint=runs/synthbirds --out=pretrained/synthbirds64
+
+Writes into --out what inference, export and the demo need, and nothing else: config.json,
+vocab.txt, a generator-only checkpoint (no discriminators, no optimizer slots: a fraction of
+the training checkpoint's size) at the same step, the training log (train_log.jsonl,
+train_summary.json) and, with --benchmark_cases, the SynthBirds edit benchmark of the packed
+model (benchmark.json / benchmark.md) plus the first --subset_cases cases on their own
+(benchmark_subset.json), which tests/test_shipped_model.py re-scores.
+Exit codes: 0 done, 2 bad flags or missing files (one line on stderr).
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from mimnet_tf import cli
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Model directory written by `python -m mimnet_tf.train`.")
+_OUT = flags.DEFINE_string("out", "", "Directory to write the shipped model into (created; must not hold one).")
+_BENCHMARK_CASES = flags.DEFINE_integer("benchmark_cases", 200, "SynthBirds edit cases to benchmark (0: none).")
+_SUBSET_CASES = flags.DEFINE_integer("subset_cases", 40, "Cases of the subset a test re-scores.")
+PROGRAM = "ship_model"
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
+    from mimnet_tf import ship_model_lib
+
+    paths = cli.guarded(PROGRAM, lambda: ship_model_lib.ship(
+        _CHECKPOINT.value, _OUT.value, _BENCHMARK_CASES.value, _SUBSET_CASES.value,
+        log=lambda m: print(m, file=sys.stderr)))
+    print("Written: " + ", ".join(paths))
+
+
+def run() -> None:
+    app.run(main, flags_parser=cli.flags_parser(PROGRAM))
+
+
+if __name__ == "__main__":
+    run()

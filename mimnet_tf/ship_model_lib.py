@@ -1,0 +1,74 @@
+"""Packing a trained model directory for shipping (see ship_model.py)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Callable
+
+SUBSET_FILENAME = "benchmark_subset.json"
+LOG_FILES = ("train_log.jsonl", "train_summary.json")
+
+
+def write_generator_checkpoint(trained, out_dir: str) -> str:
+    """Writes `out_dir/checkpoints/ckpt-<step>` holding only the generator's variables."""
+    import tensorflow as tf
+
+    from mimnet_tf.models.builder import CHECKPOINT_SUBDIR
+    from mimnet_tf.training.checkpointing import layer_variables
+
+    step = int(os.path.basename(trained.checkpoint_path).rsplit("-", 1)[-1])
+    checkpoint = tf.train.Checkpoint(generator=layer_variables(trained.generator))
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_SUBDIR), max_to_keep=1)
+    return manager.save(checkpoint_number=step)
+
+
+def subset_scores(result: dict) -> dict:
+    """The measures of one benchmark result that a re-run on the same cases must reproduce."""
+    edit, identity = result["edit"], result["identity"]
+    keys = ("attribute_accuracy", "kept_accuracy", "unnamed_preserved", "background_l1", "gt_l1", "diff",
+            "map_inside", "map_outside")
+    return {**{k: edit[k] for k in keys}, "identity_diff": identity["diff"]}
+
+
+def score_subset(model_dir: str, num_cases: int) -> dict:
+    """The subset measures of the model in `model_dir` on the first `num_cases` edit cases."""
+    from mimnet_tf.benchmark_edits_lib import run_benchmark
+    from mimnet_tf.editors import load_editor
+
+    editor = load_editor(model_dir)
+    return subset_scores(run_benchmark(editor, num_cases=num_cases, size=editor.image_size))
+
+
+def ship(checkpoint: str, out: str, benchmark_cases: int = 200, subset_cases: int = 40,
+         log: Callable[[str], None] = print) -> list[str]:
+    """Packs `checkpoint` (a model directory) into `out`; returns the paths written."""
+    from export.common import load_checkpoint
+    from mimnet_tf.models.builder import CONFIG_FILENAME
+
+    if not out:
+        raise ValueError("--out is required: the directory of the shipped model")
+    if os.path.exists(os.path.join(out, CONFIG_FILENAME)):
+        raise FileExistsError(f"--out={out} already holds a model; remove it first")
+    trained = load_checkpoint(checkpoint)
+    os.makedirs(out, exist_ok=True)
+    shutil.copy(os.path.join(checkpoint, CONFIG_FILENAME), out)
+    trained.vocab.save(out)
+    paths = [os.path.join(out, CONFIG_FILENAME), write_generator_checkpoint(trained, out)]
+    for name in LOG_FILES:
+        if os.path.exists(os.path.join(checkpoint, name)):
+            paths.append(shutil.copy(os.path.join(checkpoint, name), out))
+    log(f"Packed the generator of {trained.checkpoint_path} into {out}")
+    if benchmark_cases > 0:
+        from mimnet_tf import benchmark_edits_lib
+
+        damsm_dir = trained.config.model.damsm_dir
+        output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
+            checkpoint=out, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=out), log)
+        paths.extend(output["paths"])
+        subset = {"num_cases": subset_cases, "scores": score_subset(out, subset_cases)}
+        path = os.path.join(out, SUBSET_FILENAME)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(subset, f, indent=2, sort_keys=True)
+        paths.append(path)
+    return paths
