@@ -65,13 +65,16 @@ def short_training(config, out: str) -> str:
     return model_dir
 
 
-def export_all(model_dir: str, out: str) -> dict:
+def export_all(model_dir: str, out: str, data_config) -> dict:
+    """Exports every format; the int8 TFLite calibrates on `data_config`'s training images (the
+    demo's own SynthBirds, also for a shipped model whose config names another data directory)."""
     from export.common import load_checkpoint
     from export.onnx import export_onnx
     from export.saved_model import export_saved_model
     from export.tflite import export_tflite
 
     trained = load_checkpoint(model_dir)
+    trained = trained._replace(config=dataclasses.replace(trained.config, data=data_config))
     paths = {"saved_model": export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"))}
     paths["tflite"] = export_tflite(trained, os.path.join(out, "models", "tflite"), variants=("fp32", "int8"))
     paths["onnx"] = export_onnx(trained, os.path.join(out, "models", "onnx"))
@@ -122,7 +125,7 @@ def main(argv) -> None:
     main_dir = shipped or short_dir
 
     _say(f"Exporting {main_dir}")
-    exports = export_all(main_dir, out)
+    exports = export_all(main_dir, out, config.data)
     for kind, path in exports.items():
         _say(f"  {kind}: {path}")
     for line in sample_edits(main_dir, out):
