@@ -12,15 +12,11 @@ LOG_FILES = ("train_log.jsonl", "train_summary.json")
 
 def write_generator_checkpoint(trained, out_dir: str) -> str:
     """Writes `out_dir/checkpoints/ckpt-<step>` holding only the generator's variables."""
-    import tensorflow as tf
-
     from mimnet_tf.models.builder import CHECKPOINT_SUBDIR
-    from mimnet_tf.training.checkpointing import layer_variables
+    from mimnet_tf.training.checkpointing import save_generator
 
     step = int(os.path.basename(trained.checkpoint_path).rsplit("-", 1)[-1])
-    checkpoint = tf.train.Checkpoint(generator=layer_variables(trained.generator))
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_SUBDIR), max_to_keep=1)
-    return manager.save(checkpoint_number=step)
+    return save_generator(trained.generator, os.path.join(out_dir, CHECKPOINT_SUBDIR), step)
 
 
 def subset_scores(result: dict) -> dict:

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mimnet_tf import ship_model_lib
 from tests.editing_fixtures import run_cli, tiny_editor, tiny_model_dir  # noqa: F401 (fixtures)
@@ -40,7 +41,7 @@ def test_only_the_generator_is_kept_at_the_same_step(shipped, tiny_model_dir):  
                                        "config.json", "vocab.txt"] + sorted(
         f for f in ship_model_lib.LOG_FILES if os.path.exists(os.path.join(tiny_model_dir, f)))
     assert os.path.basename(paths[1]) == os.path.basename(
-        __import__("tensorflow").train.latest_checkpoint(os.path.join(tiny_model_dir, "checkpoints")))
+        tf.train.latest_checkpoint(os.path.join(tiny_model_dir, "checkpoints")))
     assert _size(os.path.join(out, "checkpoints")) < 0.6 * _size(os.path.join(tiny_model_dir, "checkpoints"))
 
 

@@ -70,6 +70,12 @@ def restore_generator(generator, path: str) -> None:
     status.assert_existing_objects_matched()
 
 
+def save_generator(generator, directory: str, step: int) -> str:
+    """Writes `<directory>/ckpt-<step>` holding only the generator (what `restore_generator` reads)."""
+    checkpoint = tf.train.Checkpoint(generator=layer_variables(generator))
+    return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1).save(checkpoint_number=step)
+
+
 def open_pretraining_dir(out_dir: str, config, vocab, checkpoint: tf.train.Checkpoint, optimizer, what: str,
                          log=print, config_filename: str = "config.json", checkpoint_subdir: str = "checkpoints"):
     """Writes a pretraining directory's config and vocabulary and resumes its latest checkpoint.

@@ -57,9 +57,9 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
             colour birds really have, so a repainted region cannot be told from an untouched one
             by its colour alone.
         candidates: seeds tried per region; the region kept is the smallest one covering at
-            least `min_area` of the image after a 3x3 erosion (so not a thin outline). An object's parts are small regions of one colour,
-            a background is large or spread over the image, so this prefers parts without
-            knowing where they are.
+            least `min_area` of the image after a 3x3 erosion (so not a thin outline). An
+            object's parts are small regions of one colour, a background is large or spread over
+            the image, so this prefers parts without knowing where they are.
         min_area, max_area: fractions of the image (eroded region); a region larger than
             `max_area` is not repainted.
 
