@@ -123,6 +123,7 @@ class LossWeights:
     redescription: float = 0.0  # STREAM cross-entropy of the target caption from the edit
     kl: float = 1.0  # MirrorGAN conditioning augmentation
     stream: float = 10.0  # MirrorGAN redescription weight (lambda)
+    swap_localisation: float = 0.0  # BCE of the TLU map A to where colour swap repainted the input
     pseudo_gt_normalised: bool = False  # sum A F / sum A instead of the paper's (1/HW) sum A F
     rmt_as_fake: bool = False  # count G(I, random memory) among the discriminator's fakes
     rmt_concentration: float = 0.0  # >0: Dirichlet draw; 0: the paper's uniform-then-normalised
@@ -155,6 +156,9 @@ class TrainConfig:
     colour_swap_colours: str = "random"  # new colours: "random" RGB, or "batch" (another training image's)
     colour_swap_candidates: int = 1  # seeds tried per region; the smallest region (an object part) is repainted
     colour_swap_max_area: float = 1.0  # a region covering more of the image than this is not repainted
+    colour_swap_area_reference: float = 0.0  # > 0: a smaller region's pixels weigh more, as if it had this area
+    colour_swap_unmix_edges: bool = False  # repaint a region's anti-aliased edge by the share of its colour
+    colour_swap_shading: str = "additive"  # "additive" (shift colours) or "multiplicative" (albedo x light)
     tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -256,6 +260,12 @@ def validate(config: RunConfig) -> None:
          f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected 'random' or 'batch'"),
         (config.train.colour_swap_candidates >= 1,
          f"--colour_swap_candidates={config.train.colour_swap_candidates}: expected >= 1"),
+        (config.loss.swap_localisation <= 0 or (config.train.colour_swap > 0 and config.model.use_tlu),
+         "--swap_localisation needs --colour_swap > 0 and --use_tlu"),
+        (config.train.colour_swap_shading in ("additive", "multiplicative"),
+         f"--colour_swap_shading={config.train.colour_swap_shading!r}: expected 'additive' or 'multiplicative'"),
+        (config.train.colour_swap_area_reference >= 0,
+         f"--colour_swap_area_reference={config.train.colour_swap_area_reference}: expected >= 0"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),
         (config.data.max_words > 0, f"--max_words={config.data.max_words}: expected > 0"),
     ]

@@ -55,6 +55,16 @@ def reconstruction_loss(outputs, image, coarse_weight=1.0, fine_weight=1.0, pixe
     return coarse_weight * coarse + fine_weight * fine
 
 
+def swap_localisation_loss(localisation_map, repainted):
+    """Binary cross-entropy of the TLU map A (batch, h, w, 1) against where colour swap repainted
+    the input (batch, S, S) in [0, 1], area-pooled to A's size. -> (batch,). Not in the paper."""
+    size = localisation_map.shape[1:3]
+    target = ops.image.resize(ops.clip(ops.cast(repainted, "float32"), 0.0, 1.0)[..., None], size,
+                              interpolation="area")
+    a = ops.clip(ops.cast(localisation_map, "float32"), 1e-6, 1.0 - 1e-6)
+    return _mean_over_non_batch(-(target * ops.log(a) + (1.0 - target) * ops.log(1.0 - a)))
+
+
 def pseudo_ground_truth_loss(localisation_map, image_features, texture_global, normalised=False):
     """Eq. 15: L1 between TLU-pooled image features and the global texture feature.
 

@@ -1,4 +1,5 @@
 """The benchmark scripts' own logic (their measurements are run by hand, not in the suite)."""
+import dataclasses
 import importlib.util
 import os
 
@@ -36,3 +37,26 @@ def test_each_ablation_variant_changes_exactly_its_switch(ablation):
     assert (model.damsm_dir, model.image_encoder_from_damsm, model.freeze_text_encoder) == ("", False, False)
     with pytest.raises(app.UsageError, match="unknown variant 'nope'"):
         ablation.variant_config(base, "nope", "x")
+
+
+def test_a_variant_that_trains_as_the_recipe_is_recognised(ablation):
+    """L_pgt only acts on inputs colour swap left alone: with --colour_swap=1 and no L_rmt, the
+    "w/o L_pgt and L_rmt" variant trains exactly as the recipe and is not run twice."""
+    from mimnet_tf.config import LossWeights, TrainConfig
+
+    base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(pseudo_gt=0.1, randomised_memory=0.0),
+                     train=TrainConfig(colour_swap=1.0))
+    recipe = ablation.variant_config(base, "recipe", "runs/ab")
+    assert ablation.same_as_recipe(ablation.variant_config(base, "no_pgt_rmt", "runs/ab"), recipe)
+    assert not ablation.same_as_recipe(ablation.variant_config(base, "no_tlu", "runs/ab"), recipe)
+    partial = dataclasses.replace(base, train=TrainConfig(colour_swap=0.5))
+    assert not ablation.same_as_recipe(ablation.variant_config(partial, "no_pgt_rmt", "runs/ab"),
+                                       ablation.variant_config(partial, "recipe", "runs/ab"))
+
+
+def test_colour_swap_realism_measures_the_edge_ring_that_unmixing_removes():
+    realism = _load("colour_swap_realism")
+    settings = {name: realism.SETTINGS[name] for name in list(realism.SETTINGS)[:2]}
+    plain, unmixed = realism.measure(num=12, size=64, threshold=0.3, settings=settings).values()
+    assert 0.0 < unmixed["edge"] < plain["edge"] < plain["edge_unswapped"]
+    assert plain["core"] < plain["edge"]  # the old recipe's error is at the part's edge

@@ -64,7 +64,8 @@ class MIMNet(GANModel):
     """
 
     # Every phase's losses are tracked whichever phases this run uses (a schedule can switch).
-    TRACKED = ("g_total", "d_total", "reconstruction", "pseudo_gt", "randomised_memory", "recon_total",
+    TRACKED = ("g_total", "d_total", "reconstruction", "pseudo_gt", "randomised_memory", "swap_localisation",
+               "recon_total",
                "d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
                "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity")
 
@@ -159,10 +160,11 @@ class MIMNet(GANModel):
 
     def _colour_swap(self, image, local_batch):
         """The reconstruction input (`image` with colour regions repainted, or itself), which examples
-        were repainted (batch,) and the L1 pixel weights (None for a plain mean)."""
+        were repainted (batch,), the L1 pixel weights (None for a plain mean) and the repainted map
+        (batch, S, S) (weights >= 0, above 1 with --colour_swap_area_reference)."""
         t = self.train_config
         if t.colour_swap <= 0:
-            return image, None, None
+            return image, None, None, None
         draws = self._random(
             _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.draws_per_region(t.colour_swap_candidates) + 1),
             local_batch,
@@ -171,12 +173,15 @@ class MIMNet(GANModel):
         recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
                                                           t.colour_swap_centre, colours=t.colour_swap_colours,
                                                           candidates=t.colour_swap_candidates,
-                                                          max_area=t.colour_swap_max_area)
+                                                          max_area=t.colour_swap_max_area,
+                                                          area_reference=t.colour_swap_area_reference,
+                                                          unmix_edges=t.colour_swap_unmix_edges,
+                                                          shading=t.colour_swap_shading)
         source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
         pixel_weights = None
         if t.colour_swap_weight != 1.0:
             pixel_weights = 1.0 + (t.colour_swap_weight - 1.0) * swapped[:, None, None, None] * repainted[..., None]
-        return ops.stop_gradient(source), swapped, pixel_weights
+        return ops.stop_gradient(source), swapped, pixel_weights, repainted
 
     # ------------------------------------------------------------------ phases
     def _trains_text_encoder(self, variables) -> bool:
@@ -196,7 +201,7 @@ class MIMNet(GANModel):
             uniform = self._random(
                 _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
             grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
-        source, swapped, pixel_weights = self._colour_swap(image, local_batch)
+        source, swapped, pixel_weights, repainted = self._colour_swap(image, local_batch)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
             cfg = self.model_config
@@ -217,6 +222,10 @@ class MIMNet(GANModel):
             if swapped is not None:  # nor are repainted ones
                 pgt = pgt * (1.0 - swapped)
             total = w.reconstruction * rec + w.pseudo_gt * pgt
+            swap_loc = ops.zeros((batch,))
+            if w.swap_localisation > 0 and swapped is not None:  # A marks what the caption must fix
+                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted) * swapped
+                total = total + w.swap_localisation * swap_loc
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image
                 random_outputs = self.generator.manipulate(image, words, mask, memory_attention=random_attention,
@@ -229,7 +238,8 @@ class MIMNet(GANModel):
             loss_for_grad = self._scaled(self.g_optimizer, loss)
         self._apply(self.g_optimizer, tape, loss_for_grad, variables)
         metrics = {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
-                   "randomised_memory": self._average(rmt), "recon_total": loss,
+                   "randomised_memory": self._average(rmt), "swap_localisation": self._average(swap_loc),
+                   "recon_total": loss,
                    "tlu_mean": self._average(ops.mean(outputs["localisation_map"], axis=(1, 2, 3)))}
         random_images = None
         if use_rmt:

@@ -39,8 +39,49 @@ def _seed_pixels(images, d_rows, d_cols, centre: float):
     return tf.gather_nd(images, tf.stack([tf.range(tf.shape(images)[0]), rows, cols], axis=1))
 
 
+# Multiplicative shading: a pixel may be this much darker or brighter than its part's seed colour.
+SHADE_TOLERANCE = 0.3
+# Offset (in [0, 1] units) that keeps the ratio of dark colours finite in `_scale_colour`.
+RATIO_OFFSET = 0.1
+
+
+def _shaded_distance(images, seeds):
+    """(batch, K, S, S) distance of each pixel to k x seed colour, k the brightness scale in
+    1 +- SHADE_TOLERANCE that fits it best ([-1, 1] units, as the additive distance)."""
+    pixels = (images[:, None] + 1.0) / 2.0  # (batch, 1, S, S, 3) in [0, 1]
+    seeds = ((seeds + 1.0) / 2.0)[:, :, None, None, :]  # (batch, K, 1, 1, 3)
+    norm = tf.maximum(tf.reduce_sum(seeds * seeds, -1, keepdims=True), 1e-6)
+    scale = tf.reduce_sum(pixels * seeds, -1, keepdims=True) / norm
+    scale = tf.clip_by_value(scale, 1.0 - SHADE_TOLERANCE, 1.0 + SHADE_TOLERANCE)
+    return 2.0 * tf.norm(pixels - scale * seeds, axis=-1)
+
+
+def _scale_colour(images, seed_colour, new_colour):
+    """Every pixel's colour times new / seed per channel (offset by RATIO_OFFSET): the seed colour
+    becomes the new one, and its shaded versions the new one equally shaded."""
+    ratio = ((new_colour + 1.0) / 2.0 + RATIO_OFFSET) / ((seed_colour + 1.0) / 2.0 + RATIO_OFFSET)
+    scaled = ((images + 1.0) / 2.0 + RATIO_OFFSET) * ratio[:, None, None, :] - RATIO_OFFSET
+    return tf.clip_by_value(scaled * 2.0 - 1.0, -1.0, 1.0)
+
+
+def _unmixed_edges(weight, distance):
+    """Extends a region (batch, S, S) to the pixels around it that mix its colour with a neighbour's.
+
+    An anti-aliased edge pixel p = a * seed + (1 - a) * other is too far from the seed colour to
+    join the region, so a plain repaint leaves a ring of the old colour around the part, which
+    tells the generator the old colour without the caption. Here such a pixel (next to the
+    region) is repainted by a = 1 - |p - seed| / |other - seed|, `other` taken as the colour
+    farthest from the seed in its 5x5 neighbourhood: a linear unmixing, as a re-render would be.
+    """
+    far = tf.nn.max_pool2d(distance[..., None], 5, 1, "SAME")[..., 0]
+    share = tf.clip_by_value(1.0 - distance / tf.maximum(far, 1e-6), 0.0, 1.0)
+    near = tf.nn.max_pool2d(weight[..., None], 3, 1, "SAME")[..., 0]
+    return tf.maximum(weight, share * near)
+
+
 def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6, softness: float = 0.05,
-                     colours: str = "random", candidates: int = 1, min_area: float = 0.002, max_area: float = 1.0):
+                     colours: str = "random", candidates: int = 1, min_area: float = 0.002, max_area: float = 1.0,
+                     area_reference: float = 0.0, unmix_edges: bool = False, shading: str = "additive"):
     """Repaints colour regions of `images` ([-1, 1], (batch, S, S, 3)).
 
     Args:
@@ -62,10 +103,25 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
             the image, so this prefers parts without knowing where they are.
         min_area, max_area: fractions of the image (eroded region); a region larger than
             `max_area` is not repainted.
+        area_reference: when > 0, a region smaller than this fraction of the image has its
+            returned weight scaled by `area_reference / area` (area: the region's own, at least
+            `min_area`), so that every repainted region counts in a loss like one of this area,
+            and a beak weighs as much as a wing.
+        shading: how a region's shading is kept. "additive": every pixel is shifted by
+            new - seed, and a pixel joins the region by its distance to the seed colour.
+            "multiplicative": pixels are taken as albedo x light, as a renderer or a camera makes
+            them; a pixel joins by its distance to the seed colour scaled by up to
+            +-`SHADE_TOLERANCE` (so shaded and rim-darkened pixels of a part join it) and is
+            repainted by the ratio of new to seed colour (`_scale_colour`).
+        unmix_edges: repaint the anti-aliased pixels around a region by the share of its colour
+            they hold (see `_unmixed_edges`), so no ring of the old colour is left.
 
     Returns:
-        (recoloured images, the repainted weight of each pixel (batch, S, S) in [0, 1]).
+        (recoloured images, the repainted weight of each pixel (batch, S, S): in [0, 1], or up to
+        `area_reference / min_area` with `area_reference`).
     """
+    if shading not in ("additive", "multiplicative"):
+        raise ValueError(f"shading={shading!r}: expected 'additive' or 'multiplicative'")
     if colours not in ("random", "batch"):
         raise ValueError(f"colours={colours!r}: expected 'random' or 'batch'")
     images = tf.convert_to_tensor(images, tf.float32)
@@ -80,7 +136,10 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         seed_draws = [(d[:, 0], d[:, 1])] + [(d[:, DRAWS_PER_REGION + 2 * k], d[:, DRAWS_PER_REGION + 2 * k + 1])
                                              for k in range(candidates - 1)]
         seeds = tf.stack([_seed_pixels(images, r, c, centre) for r, c in seed_draws], axis=1)  # (batch, K, 3)
-        distance = tf.norm(images[:, None] - seeds[:, :, None, None, :], axis=-1)  # (batch, K, S, S)
+        if shading == "multiplicative":
+            distance = _shaded_distance(images, seeds)
+        else:
+            distance = tf.norm(images[:, None] - seeds[:, :, None, None, :], axis=-1)  # (batch, K, S, S)
         weights = tf.clip_by_value((threshold - distance) / softness + 0.5, 0.0, 1.0)
         # Size of a region = its area after a 3x3 erosion: thin structures (outlines, edges of
         # one colour running through the image) erode away and are never the part chosen.
@@ -91,13 +150,21 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         seed_colour = tf.gather(seeds, chosen, batch_dims=1)
         weight = tf.gather(weights, chosen, batch_dims=1)
         area = tf.gather(areas, chosen, batch_dims=1)
+        if unmix_edges:
+            weight = _unmixed_edges(weight, tf.gather(distance, chosen, batch_dims=1))
         if colours == "batch":
             new_colour = tf.roll(seed_colour, shift=-1, axis=0)
         else:
             new_colour = d[:, 2:5] * 2.0 - 1.0
         applied = tf.cast(d[:, 5] < 1.0 / (region + 1), tf.float32) * tf.cast(area <= max_area, tf.float32)
         weight = weight * applied[:, None, None]
-        shifted = tf.clip_by_value(out + (new_colour - seed_colour)[:, None, None, :], -1.0, 1.0)
-        out = out + weight[..., None] * (shifted - out)
+        if shading == "multiplicative":
+            scaled = _scale_colour(out, seed_colour, new_colour)
+            out = out + weight[..., None] * (scaled - out)
+        else:  # shifted by the region's share of each pixel (an edge pixel mixing two colours by half)
+            out = tf.clip_by_value(out + weight[..., None] * (new_colour - seed_colour)[:, None, None, :], -1.0, 1.0)
+        if area_reference > 0:
+            own_area = tf.maximum(tf.reduce_mean(weight, axis=[1, 2]), min_area)
+            weight = weight * tf.maximum(1.0, area_reference / own_area)[:, None, None]
         repainted = tf.maximum(repainted, weight)
     return out, repainted

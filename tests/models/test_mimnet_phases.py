@@ -421,22 +421,50 @@ def test_loss_weight_ablations_drop_their_terms(model, batch):
 @pytest.mark.parametrize("train", [
     {"colour_swap": 1.0, "colour_swap_weight": 5.0},
     {"colour_swap": 1.0, "colour_swap_weight": 5.0, "colour_swap_colours": "batch", "colour_swap_candidates": 4},
+    {"colour_swap": 1.0, "colour_swap_weight": 5.0, "colour_swap_candidates": 4, "colour_swap_unmix_edges": True,
+     "colour_swap_shading": "multiplicative", "colour_swap_area_reference": 0.5},
     {"colour_dropout": 1.0},
-], ids=["colour_swap", "colour_swap_batch_candidates", "colour_dropout"])
+], ids=["colour_swap", "colour_swap_batch_candidates", "colour_swap_unmix_multiplicative_area", "colour_dropout"])
 def test_colour_switches_train_and_drop_the_pseudo_ground_truth(model, batch, train):
     """Colour swap (training/recolour.py via MIMNet._colour_swap) and colour dropout run a
     reconstruction step; with probability 1 every example's input is repainted / grey, so its
     image features are no pseudo ground truth and L_pgt is 0, while L_rec is not."""
     with switched(model, (RECONSTRUCTION,), train=train):
         if "colour_swap" in train:
-            source, swapped, weights = model._colour_swap(batch["image"], BATCH)
+            source, swapped, weights, repainted = model._colour_swap(batch["image"], BATCH)
             np.testing.assert_array_equal(swapped, 1.0)
             assert np.max(np.abs(np.asarray(source) - batch["image"].numpy())) > 0.05
-            assert weights is not None and float(np.max(weights)) == 5.0 and float(np.min(weights)) == 1.0
+            assert weights is not None and float(np.min(weights)) == 1.0
+            # weight 5 on repainted pixels, more on small regions with an area reference
+            top = 1.0 + 4.0 * float(np.max(repainted))
+            np.testing.assert_allclose(float(np.max(weights)), top, rtol=1e-6)
+            assert (top > 5.0) == ("colour_swap_area_reference" in train)
         results = model.train_step(batch)
     assert float(results["pseudo_gt"]) == 0.0
     assert float(results["reconstruction"]) > 0.0
     assert all(np.isfinite(float(v)) for v in results.values())
+
+
+def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, batch):
+    """--swap_localisation adds BCE(A, repainted map) to L_rec on repainted inputs (not in the
+    paper): reported, part of recon_total, and its gradient reaches the TLU."""
+    train = {"colour_swap": 1.0, "colour_swap_candidates": 4}
+    loss = {"swap_localisation": 2.0, "pseudo_gt": 0.0, "randomised_memory": 0.0}
+    with switched(model, (RECONSTRUCTION,), train=train, loss=loss):
+        results = model.train_step(batch)
+        assert float(results["swap_localisation"]) > 0.0
+        np.testing.assert_allclose(float(results["recon_total"]),
+                                   float(results["reconstruction"]) + 2.0 * float(results["swap_localisation"]),
+                                   rtol=1e-5)
+        source, swapped, _, repainted = model._colour_swap(batch["image"], BATCH)
+        with tf.GradientTape() as tape:
+            text = model.generator.encode_text(batch["token_ids"])
+            outputs = model.generator.manipulate(source, text["words"], text["mask"])
+            loss = tf.reduce_mean(losses.swap_localisation_loss(outputs["localisation_map"], repainted))
+        grads = tape.gradient(loss, model.generator.icm.tlu.trainable_variables)
+        assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    with switched(model, (RECONSTRUCTION,), loss={"pseudo_gt": 0.0}):
+        assert float(model.train_step(batch)["swap_localisation"]) == 0.0  # off by default
 
 
 # ----------------------------------------------------------------------------- text encoder, reproducibility

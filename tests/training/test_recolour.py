@@ -117,3 +117,68 @@ def test_a_thin_outline_is_never_the_chosen_region():
     _, repainted = recolour_regions(image, draws, centre=1.0, candidates=2, min_area=0.01)
     repainted = repainted.numpy()
     assert repainted[0, 2].max() == 0.0 and repainted[0, 4:12, 4:12].min() == 1.0
+
+
+def test_area_reference_scales_small_regions_up_to_the_reference_area():
+    """With area_reference, a region of 1/16 of the image weighs (1/4) / (1/16) = 4 per pixel, so
+    its weights sum like a region of a quarter of the image; larger regions keep weight 1."""
+    image = np.zeros((1, 16, 16, 3), np.float32)
+    image[0] = [-0.8, -0.8, 0.8]
+    image[0, 6:10, 6:10] = [0.8, -0.8, -0.8]  # a red 4x4 part: 1/16 of the image
+    draws = np.zeros((1, 1, draws_per_region(1)), np.float32)
+    draws[0, 0] = [0.5, 0.5, 0.5, 1.0, 0.5, 0.0]
+    plain_out, plain = recolour_regions(image, draws, centre=1.0)
+    out, weighted = recolour_regions(image, draws, centre=1.0, area_reference=0.25)
+    np.testing.assert_array_equal(out.numpy(), plain_out.numpy())  # the image is repainted the same
+    np.testing.assert_allclose(weighted.numpy(), 4.0 * plain.numpy(), rtol=1e-5)
+    _, large = recolour_regions(image, draws, centre=1.0, area_reference=0.01)
+    np.testing.assert_allclose(large.numpy(), plain.numpy())
+
+
+def _red_square_with_mixed_edge():
+    """A red 6x6 square on blue whose right edge column is an anti-aliased 50/50 mix, in [-1, 1]."""
+    red, blue = np.array([0.8, -0.8, -0.8], np.float32), np.array([-0.8, -0.8, 0.8], np.float32)
+    image = np.broadcast_to(blue, (1, 16, 16, 3)).copy()
+    image[0, 5:11, 5:11] = red
+    image[0, 5:11, 11] = 0.5 * red + 0.5 * blue
+    return image, red, blue
+
+
+def test_unmix_edges_repaints_an_anti_aliased_edge_by_its_share_of_the_colour():
+    image, red, blue = _red_square_with_mixed_edge()
+    green = np.array([-0.8, 0.8, -0.8], np.float32)
+    draws = _draws(8 / 16, 8 / 16, (green + 1) / 2)
+    plain, _ = recolour_regions(image, draws, centre=1.0)
+    unmixed, weight = recolour_regions(image, draws, centre=1.0, unmix_edges=True)
+    plain, unmixed, weight = plain.numpy()[0], unmixed.numpy()[0], weight.numpy()[0]
+    np.testing.assert_allclose(plain[5:11, 11], image[0, 5:11, 11], atol=1e-6)  # the old colour's ring stays
+    np.testing.assert_allclose(unmixed[5:11, 11], np.broadcast_to(0.5 * green + 0.5 * blue, (6, 3)), atol=1e-5)
+    np.testing.assert_allclose(weight[5:11, 11], 0.5, atol=1e-5)
+    np.testing.assert_allclose(unmixed[5:11, 5:11], np.broadcast_to(green, (6, 6, 3)), atol=1e-5)
+    outside = np.ones((16, 16), bool)
+    outside[5:11, 5:12] = False
+    np.testing.assert_array_equal(unmixed[outside], image[0][outside])  # pure blue pixels are untouched
+
+
+def test_multiplicative_shading_keeps_a_darker_rim_in_the_region_and_darker():
+    """A part drawn as colour x light: its rim at 0.8x brightness joins the region (an additive
+    distance leaves it out) and becomes 0.8x the new colour (up to the ratio's offset)."""
+    def to_unit(c):
+        return np.asarray(c, np.float32) / 255.0 * 2.0 - 1.0
+
+    image = np.broadcast_to(to_unit([30, 40, 200]), (1, 16, 16, 3)).copy()
+    image[0, 5:11, 5:11] = to_unit([200, 150, 40])
+    image[0, 5:11, 5] = to_unit([160, 120, 32])  # the rim: 0.8x the part's colour
+    new = np.array([40, 200, 120], np.float32) / 255.0
+    draws = _draws(8 / 16, 8 / 16, new)
+    additive, _ = recolour_regions(image, draws, centre=1.0)
+    assert np.abs(additive.numpy()[0, 5:11, 5] - image[0, 5:11, 5]).max() < 1e-6
+    out, weight = recolour_regions(image, draws, centre=1.0, shading="multiplicative")
+    out, weight = (out.numpy()[0] + 1.0) / 2.0, weight.numpy()[0]
+    np.testing.assert_allclose(out[8, 8], new, atol=1e-5)  # the seed colour becomes the new one
+    assert weight[5:11, 5].min() == 1.0
+    rim = out[8, 5]
+    assert np.all(rim < out[8, 8]) and np.abs(rim / out[8, 8] - 0.8).max() < 0.1
+    np.testing.assert_array_equal(out[0, 0], (image[0, 0, 0] + 1.0) / 2.0)  # the background is untouched
+    with np.testing.assert_raises_regex(ValueError, "shading='gamma'"):
+        recolour_regions(image, draws, shading="gamma")

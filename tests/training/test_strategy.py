@@ -5,6 +5,7 @@ The step has its random parts on (colour dropout, the randomised-memory draw): M
 for the global batch from a stateless seed and keeps each replica's rows, and the input gives
 every replica its rows of the same global batch, so the layout must not change the numbers.
 """
+import dataclasses
 import json
 import os
 
@@ -65,9 +66,11 @@ def test_multiworker_needs_a_valid_tf_config(monkeypatch, raw, message):
 
 
 def _one_step_config(prepared: str, model_dir: str, strategy: str, image_log_every: int = 1):
-    return harness.run_config(prepared, model_dir, max_steps=1, checkpoint_every=0, strategy=strategy,
-                              colour_dropout=0.5, colour_swap=0.5, colour_swap_candidates=3,
-                              image_log_every=image_log_every)
+    config = harness.run_config(prepared, model_dir, max_steps=1, checkpoint_every=0, strategy=strategy,
+                                colour_dropout=0.5, colour_swap=0.5, colour_swap_candidates=3,
+                                colour_swap_unmix_edges=True, colour_swap_area_reference=0.05,
+                                image_log_every=image_log_every)
+    return dataclasses.replace(config, loss=dataclasses.replace(config.loss, swap_localisation=0.5))
 
 
 @pytest.fixture(scope="module")
