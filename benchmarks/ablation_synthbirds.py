@@ -1,7 +1,9 @@
-"""The SynthBirds ablation table: the recipe vs without memory, L_pgt/L_rmt, TLU, DAMSM pretraining.
+"""The SynthBirds ablation table: the recipe vs without memory, L_pgt/L_rmt, TLU, DAMSM pretraining
+(and without the recipe's --swap_localisation).
 
     python benchmarks/ablation_synthbirds.py --flagfile=configs/synthbirds.flags --ablation_minutes=15 \
-        --ablation_variants=recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm --ablation_dir=runs/ablation
+        --ablation_variants=recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm,no_swap_localisation \
+        --ablation_dir=runs/ablation
 
 Each variant is the flagfile's configuration with one change, trained from scratch into
 `<ablation_dir>/<variant>` for `--ablation_minutes` of training wall time (a rerun resumes a variant that
@@ -30,7 +32,8 @@ mimnet_flags.define_flags()
 _MINUTES = flags.DEFINE_float("ablation_minutes", 15.0, "training budget of each variant, in minutes")
 _CHUNK = flags.DEFINE_integer("ablation_chunk_steps", 100,
                               "steps between budget checks (each chunk ends with a checkpoint)")
-_VARIANTS = flags.DEFINE_list("ablation_variants", "recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm",
+_VARIANTS = flags.DEFINE_list("ablation_variants",
+                              "recipe,no_memory,no_pgt_rmt,no_tlu,no_damsm,no_swap_localisation",
                               "variants to run, in order")
 _ABLATION_DIR = flags.DEFINE_string("ablation_dir", "runs/ablation", "where the variants' model directories go")
 _NUM_CASES = flags.DEFINE_integer("ablation_cases", 200, "held-out edit cases per variant")
@@ -47,7 +50,9 @@ VARIANTS = {
     "recipe": ("the recipe (configs/synthbirds.flags)", lambda c: c),
     "no_memory": ("w/o memory (words projected to textures)", lambda c: _replace(c, model={"use_memory": False})),
     "no_pgt_rmt": ("w/o L_pgt and L_rmt", lambda c: _replace(c, loss={"pseudo_gt": 0.0, "randomised_memory": 0.0})),
-    "no_tlu": ("w/o TLU (A = 1)", lambda c: _replace(c, model={"use_tlu": False})),
+    "no_tlu": ("w/o TLU (A = 1)", lambda c: _replace(c, model={"use_tlu": False}, loss={"swap_localisation": 0.0})),
+    "no_swap_localisation": ("w/o --swap_localisation (A not taught where the swap repainted)",
+                             lambda c: _replace(c, loss={"swap_localisation": 0.0})),
     "no_damsm": ("w/o DAMSM pretraining (text encoder trained from scratch)",
                  lambda c: _replace(c, model={"damsm_dir": "", "image_encoder_from_damsm": False,
                                               "freeze_text_encoder": False})),
@@ -97,6 +102,23 @@ def run_variant(config, name: str, minutes: float, chunk: int, num_cases: int) -
             "train_minutes": round(run["train_seconds"] / 60.0, 1)}
 
 
+def ablation_rows(config, names, ablation_dir: str, run) -> list:
+    """One row per variant name, `run(variant_config, name)` making each. A variant that trains
+    exactly as the recipe gets a copy of the recipe's row (the recipe is trained and scored once)."""
+    recipe, recipe_row, rows = variant_config(config, "recipe", ablation_dir), None, []
+    for name in names:
+        variant = variant_config(config, name, ablation_dir)
+        as_recipe = name == "recipe" or same_as_recipe(variant, recipe)
+        if as_recipe and recipe_row is None:
+            recipe_row = run(recipe, "recipe")
+        row = dict(recipe_row) if as_recipe else run(variant, name)
+        if as_recipe and name != "recipe":
+            row["variant"] = f"{VARIANTS[name][0]}: trains exactly as the recipe (not run again)"
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def main(argv):
     del argv
     from mimnet_tf.metrics.statistics import format_table, write_results
@@ -104,16 +126,9 @@ def main(argv):
     config = mimnet_flags.config_from_flags(FLAGS)
     if config.data.dataset != "synthbirds" or config.model.model != "mimnet":
         raise app.UsageError("the ablation trains --model=mimnet on --dataset=synthbirds")
-    rows, recipe = [], variant_config(config, "recipe", _ABLATION_DIR.value)
-    for name in _VARIANTS.value:
-        variant = variant_config(config, name, _ABLATION_DIR.value)
-        if name != "recipe" and same_as_recipe(variant, recipe):
-            row = run_variant(recipe, "recipe", _MINUTES.value, _CHUNK.value, _NUM_CASES.value)
-            row["variant"] = f"{VARIANTS[name][0]}: trains exactly as the recipe (not run again)"
-        else:
-            row = run_variant(variant, name, _MINUTES.value, _CHUNK.value, _NUM_CASES.value)
-        rows.append(row)
-        print(json.dumps(rows[-1]), flush=True)
+    rows = ablation_rows(config, _VARIANTS.value, _ABLATION_DIR.value,
+                         run=lambda variant, name: run_variant(variant, name, _MINUTES.value, _CHUNK.value,
+                                                               _NUM_CASES.value))
     budget = f"{_MINUTES.value:g} training minutes"
     if config.train.max_steps:
         budget = f"{config.train.max_steps} steps (at most {_MINUTES.value:g} minutes)"

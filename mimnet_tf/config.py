@@ -16,6 +16,9 @@ MODELS = ("mimnet", "mirrorgan")
 PHASE_SCHEDULES = ("alternate", "reconstruction_first", "reconstruction_only", "adversarial_only")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 LR_SCHEDULES = ("constant", "cosine", "step")
+# the values of --colour_swap_colours and --colour_swap_shading (also checked by training/recolour.py)
+COLOUR_SWAP_COLOURS = ("random", "batch")
+COLOUR_SWAP_SHADINGS = ("additive", "multiplicative")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,14 +259,14 @@ def validate(config: RunConfig) -> None:
          f"--fir_keys={config.model.fir_keys!r}: expected 'texture' or 'words'"),
         (not config.model.icm_query_image or (config.model.icm_word_attention and not config.model.tlu_exclusive),
          "--icm_query_image needs --icm_word_attention and --notlu_exclusive"),
-        (config.train.colour_swap_colours in ("random", "batch"),
-         f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected 'random' or 'batch'"),
+        (config.train.colour_swap_colours in COLOUR_SWAP_COLOURS,
+         f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected one of {COLOUR_SWAP_COLOURS}"),
         (config.train.colour_swap_candidates >= 1,
          f"--colour_swap_candidates={config.train.colour_swap_candidates}: expected >= 1"),
         (config.loss.swap_localisation <= 0 or (config.train.colour_swap > 0 and config.model.use_tlu),
          "--swap_localisation needs --colour_swap > 0 and --use_tlu"),
-        (config.train.colour_swap_shading in ("additive", "multiplicative"),
-         f"--colour_swap_shading={config.train.colour_swap_shading!r}: expected 'additive' or 'multiplicative'"),
+        (config.train.colour_swap_shading in COLOUR_SWAP_SHADINGS,
+         f"--colour_swap_shading={config.train.colour_swap_shading!r}: expected one of {COLOUR_SWAP_SHADINGS}"),
         (config.train.colour_swap_area_reference >= 0,
          f"--colour_swap_area_reference={config.train.colour_swap_area_reference}: expected >= 0"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),

@@ -6,7 +6,7 @@ import os
 import pytest
 from absl import app
 
-from mimnet_tf.config import DataConfig, ModelConfig, RunConfig
+from mimnet_tf.config import DataConfig, LossWeights, ModelConfig, RunConfig, TrainConfig
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,13 +24,17 @@ def ablation():
 
 
 def test_each_ablation_variant_changes_exactly_its_switch(ablation):
-    base = RunConfig(data=DataConfig(dataset="synthbirds"),
+    base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(swap_localisation=0.05),
+                     train=TrainConfig(colour_swap=1.0),
                      model=ModelConfig(damsm_dir="runs/damsm", image_encoder_from_damsm=True))
     recipe = ablation.variant_config(base, "recipe", "runs/ab")
     assert recipe.model == base.model and recipe.loss == base.loss
     assert recipe.train.model_dir == os.path.join("runs/ab", "recipe")
     assert ablation.variant_config(base, "no_memory", "x").model.use_memory is False
-    assert ablation.variant_config(base, "no_tlu", "x").model.use_tlu is False
+    no_tlu = ablation.variant_config(base, "no_tlu", "x")
+    assert no_tlu.model.use_tlu is False and no_tlu.loss.swap_localisation == 0.0  # a loss on A goes with A
+    no_swap_loc = ablation.variant_config(base, "no_swap_localisation", "x")
+    assert no_swap_loc.loss.swap_localisation == 0.0 and no_swap_loc.model == base.model
     loss = ablation.variant_config(base, "no_pgt_rmt", "x").loss
     assert (loss.pseudo_gt, loss.randomised_memory) == (0.0, 0.0) and loss.reconstruction == base.loss.reconstruction
     model = ablation.variant_config(base, "no_damsm", "x").model
@@ -42,8 +46,6 @@ def test_each_ablation_variant_changes_exactly_its_switch(ablation):
 def test_a_variant_that_trains_as_the_recipe_is_recognised(ablation):
     """L_pgt only acts on inputs colour swap left alone: with --colour_swap=1 and no L_rmt, the
     "w/o L_pgt and L_rmt" variant trains exactly as the recipe and is not run twice."""
-    from mimnet_tf.config import LossWeights, TrainConfig
-
     base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(pseudo_gt=0.1, randomised_memory=0.0),
                      train=TrainConfig(colour_swap=1.0))
     recipe = ablation.variant_config(base, "recipe", "runs/ab")
@@ -53,6 +55,22 @@ def test_a_variant_that_trains_as_the_recipe_is_recognised(ablation):
     assert not ablation.same_as_recipe(ablation.variant_config(partial, "no_pgt_rmt", "runs/ab"),
                                        ablation.variant_config(partial, "recipe", "runs/ab"))
 
+
+
+def test_the_recipe_is_trained_once_for_the_variants_that_train_as_it(ablation):
+    base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(pseudo_gt=0.1, randomised_memory=0.0),
+                     train=TrainConfig(colour_swap=1.0))
+    calls = []
+
+    def run(variant, name):
+        calls.append((name, variant.train.model_dir))
+        return {"variant": name, "accuracy": 0.1 * len(calls)}
+
+    rows = ablation.ablation_rows(base, ["no_pgt_rmt", "recipe", "no_tlu"], "runs/ab", run)
+    assert calls == [("recipe", os.path.join("runs/ab", "recipe")), ("no_tlu", os.path.join("runs/ab", "no_tlu"))]
+    assert [row["accuracy"] for row in rows] == [0.1, 0.1, 0.2]
+    assert rows[0]["variant"].endswith("trains exactly as the recipe (not run again)")
+    assert rows[1]["variant"] == "recipe" and rows[2]["variant"] == "no_tlu"
 
 def test_colour_swap_realism_measures_the_edge_ring_that_unmixing_removes():
     realism = _load("colour_swap_realism")

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mimnet_tf.config import COLOUR_SWAP_COLOURS, COLOUR_SWAP_SHADINGS
+
 # Per region: seed row, seed column, new colour (3), keep-region draw; then a row and a column
 # for each further candidate seed.
 DRAWS_PER_REGION = 6
@@ -120,10 +122,10 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         (recoloured images, the repainted weight of each pixel (batch, S, S): in [0, 1], or up to
         `area_reference / min_area` with `area_reference`).
     """
-    if shading not in ("additive", "multiplicative"):
-        raise ValueError(f"shading={shading!r}: expected 'additive' or 'multiplicative'")
-    if colours not in ("random", "batch"):
-        raise ValueError(f"colours={colours!r}: expected 'random' or 'batch'")
+    if shading not in COLOUR_SWAP_SHADINGS:
+        raise ValueError(f"shading={shading!r}: expected one of {COLOUR_SWAP_SHADINGS}")
+    if colours not in COLOUR_SWAP_COLOURS:
+        raise ValueError(f"colours={colours!r}: expected one of {COLOUR_SWAP_COLOURS}")
     images = tf.convert_to_tensor(images, tf.float32)
     draws = tf.convert_to_tensor(draws, tf.float32)
     if draws.shape[-1] != draws_per_region(candidates):
