@@ -56,7 +56,6 @@ def test_a_variant_that_trains_as_the_recipe_is_recognised(ablation):
                                        ablation.variant_config(partial, "recipe", "runs/ab"))
 
 
-
 def test_the_recipe_is_trained_once_for_the_variants_that_train_as_it(ablation):
     base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(pseudo_gt=0.1, randomised_memory=0.0),
                      train=TrainConfig(colour_swap=1.0))
@@ -71,6 +70,7 @@ def test_the_recipe_is_trained_once_for_the_variants_that_train_as_it(ablation):
     assert [row["accuracy"] for row in rows] == [0.1, 0.1, 0.2]
     assert rows[0]["variant"].endswith("trains exactly as the recipe (not run again)")
     assert rows[1]["variant"] == "recipe" and rows[2]["variant"] == "no_tlu"
+
 
 def test_colour_swap_realism_measures_the_edge_ring_that_unmixing_removes():
     realism = _load("colour_swap_realism")

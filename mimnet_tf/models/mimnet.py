@@ -64,8 +64,8 @@ class MIMNet(GANModel):
     """
 
     # Every phase's losses are tracked whichever phases this run uses (a schedule can switch).
-    TRACKED = ("g_total", "d_total", "reconstruction", "pseudo_gt", "randomised_memory", "swap_localisation",
-               "recon_total",
+    TRACKED = ("g_total", "d_total",
+               "reconstruction", "pseudo_gt", "randomised_memory", "swap_localisation", "recon_total",
                "d_reality", "d_conformity", "g_reality", "g_conformity", "damsm", "redescription",
                "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity")
 
