@@ -67,11 +67,14 @@ def variant_config(config, name: str, ablation_dir: str):
 
 
 def _effective(config):
-    """`config` with settings that cannot act set to their off value, model_dir cleared: L_pgt is
-    computed only on inputs that colour swap left alone, so with --colour_swap=1 its weight is inert."""
+    """`config` with settings that cannot act set to their off value, model_dir and progress
+    cleared: L_pgt is computed only on inputs that colour swap left alone, so with --colour_swap=1
+    its weight is inert; without --swap_localisation its target options are."""
     if config.train.colour_swap >= 1.0:
         config = _replace(config, loss={"pseudo_gt": 0.0})
-    return _replace(config, train={"model_dir": ""})
+    if config.loss.swap_localisation <= 0:
+        config = _replace(config, loss={"swap_localisation_pool": "area", "swap_localisation_balance": False})
+    return _replace(config, train={"model_dir": "", "progress": False})
 
 
 def same_as_recipe(config, recipe) -> bool:
@@ -79,12 +82,28 @@ def same_as_recipe(config, recipe) -> bool:
     return _effective(config) == _effective(recipe)
 
 
+def config_differences(stored, wanted) -> list:
+    """`--flag: stored -> wanted` for every setting that acts differently in the two configs."""
+    stored, wanted = _effective(stored), _effective(wanted)
+    return [f"--{field.name}: {getattr(getattr(stored, section), field.name)!r} -> "
+            f"{getattr(getattr(wanted, section), field.name)!r}"
+            for section in ("data", "model", "loss", "train")
+            for field in dataclasses.fields(getattr(stored, section))
+            if getattr(getattr(stored, section), field.name) != getattr(getattr(wanted, section), field.name)]
+
+
 def run_variant(config, name: str, minutes: float, chunk: int, num_cases: int) -> dict:
     from mimnet_tf import benchmark_edits_lib, train_lib
 
     model_dir = config.train.model_dir
     done_path = os.path.join(model_dir, "ablation_run.json")
-    if os.path.exists(done_path):  # finished earlier: reuse its training figures
+    if os.path.exists(done_path):  # finished earlier: reuse its training figures, if it trained as asked
+        from mimnet_tf.config import RunConfig
+
+        differences = config_differences(RunConfig.load(os.path.join(model_dir, "config.json")), config)
+        if differences:
+            raise app.UsageError(f"{model_dir} holds a finished run of another configuration "
+                                 f"({'; '.join(differences)}): remove it or choose another --ablation_dir")
         with open(done_path, encoding="utf-8") as f:
             run = json.load(f)
     else:

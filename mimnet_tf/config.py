@@ -19,6 +19,7 @@ LR_SCHEDULES = ("constant", "cosine", "step")
 # the values of --colour_swap_colours and --colour_swap_shading (also checked by training/recolour.py)
 COLOUR_SWAP_COLOURS = ("random", "batch")
 COLOUR_SWAP_SHADINGS = ("additive", "multiplicative")
+SWAP_LOCALISATION_POOLS = ("area", "max")  # --swap_localisation_pool (also checked by losses.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,8 @@ class LossWeights:
     kl: float = 1.0  # MirrorGAN conditioning augmentation
     stream: float = 10.0  # MirrorGAN redescription weight (lambda)
     swap_localisation: float = 0.0  # BCE of the TLU map A to where colour swap repainted the input
+    swap_localisation_pool: str = "area"  # repainted map to A's grid: "area" (share of a cell) or "max" (any pixel)
+    swap_localisation_balance: bool = False  # repainted cells weigh as --colour_swap_area_reference scales them
     pseudo_gt_normalised: bool = False  # sum A F / sum A instead of the paper's (1/HW) sum A F
     rmt_as_fake: bool = False  # count G(I, random memory) among the discriminator's fakes
     rmt_concentration: float = 0.0  # >0: Dirichlet draw; 0: the paper's uniform-then-normalised
@@ -158,6 +161,7 @@ class TrainConfig:
     colour_swap_weight: float = 1.0  # L1 weight of repainted pixels (1: the plain mean)
     colour_swap_colours: str = "random"  # new colours: "random" RGB, or "batch" (another training image's)
     colour_swap_candidates: int = 1  # seeds tried per region; the smallest region (an object part) is repainted
+    colour_swap_min_area: float = 0.002  # a candidate region must cover this much of the image (after erosion)
     colour_swap_max_area: float = 1.0  # a region covering more of the image than this is not repainted
     colour_swap_area_reference: float = 0.0  # > 0: a smaller region's pixels weigh more, as if it had this area
     colour_swap_unmix_edges: bool = False  # repaint a region's anti-aliased edge by the share of its colour
@@ -267,6 +271,8 @@ def validate(config: RunConfig) -> None:
          "--swap_localisation needs --colour_swap > 0 and --use_tlu"),
         (config.train.colour_swap_shading in COLOUR_SWAP_SHADINGS,
          f"--colour_swap_shading={config.train.colour_swap_shading!r}: expected one of {COLOUR_SWAP_SHADINGS}"),
+        (config.loss.swap_localisation_pool in SWAP_LOCALISATION_POOLS,
+         f"--swap_localisation_pool={config.loss.swap_localisation_pool!r}: expected one of {SWAP_LOCALISATION_POOLS}"),
         (config.train.colour_swap_area_reference >= 0,
          f"--colour_swap_area_reference={config.train.colour_swap_area_reference}: expected >= 0"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from mimnet_tf.config import SWAP_LOCALISATION_POOLS
 from mimnet_tf.layers.attention import masked_softmax
 
 _EPS = 1e-8
@@ -55,14 +56,30 @@ def reconstruction_loss(outputs, image, coarse_weight=1.0, fine_weight=1.0, pixe
     return coarse_weight * coarse + fine_weight * fine
 
 
-def swap_localisation_loss(localisation_map, repainted):
+def swap_localisation_loss(localisation_map, repainted, pool: str = "area", balance: bool = False):
     """Binary cross-entropy of the TLU map A (batch, h, w, 1) against where colour swap repainted
-    the input (batch, S, S) in [0, 1], area-pooled to A's size. -> (batch,). Not in the paper."""
+    the input (batch, S, S), reduced to A's size. -> (batch,). Not in the paper.
+
+    `repainted` is in [0, 1], or above 1 for small regions under --colour_swap_area_reference.
+    pool: "area" - a cell's target is the repainted share of its pixels; "max" - a cell with any
+        repainted pixel is a target 1 (a part a few pixels wide still marks whole cells of A).
+    balance: the positive term of a cell is weighted by the region's area weight (>= 1), so a
+        small repainted part (a beak, a tail) counts in the loss like a wing does.
+    """
+    if pool not in SWAP_LOCALISATION_POOLS:
+        raise ValueError(f"pool={pool!r}: expected one of {SWAP_LOCALISATION_POOLS}")
     size = localisation_map.shape[1:3]
-    target = ops.image.resize(ops.clip(ops.cast(repainted, "float32"), 0.0, 1.0)[..., None], size,
-                              interpolation="area")
+    repainted = ops.cast(repainted, "float32")[..., None]
+    factor = repainted.shape[1] // size[0]
+
+    def cell_max(x):
+        return ops.max_pool(x, factor, factor) if factor > 1 else x
+
+    share = ops.clip(repainted, 0.0, 1.0)
+    target = cell_max(share) if pool == "max" else ops.image.resize(share, size, interpolation="area")
+    positive_weight = ops.maximum(cell_max(repainted), 1.0) if balance else 1.0
     a = ops.clip(ops.cast(localisation_map, "float32"), 1e-6, 1.0 - 1e-6)
-    return _mean_over_non_batch(-(target * ops.log(a) + (1.0 - target) * ops.log(1.0 - a)))
+    return _mean_over_non_batch(-(positive_weight * target * ops.log(a) + (1.0 - target) * ops.log(1.0 - a)))
 
 
 def pseudo_ground_truth_loss(localisation_map, image_features, texture_global, normalised=False):

@@ -72,6 +72,26 @@ def test_the_recipe_is_trained_once_for_the_variants_that_train_as_it(ablation):
     assert rows[1]["variant"] == "recipe" and rows[2]["variant"] == "no_tlu"
 
 
+def test_a_finished_variant_is_reused_only_if_it_trained_as_asked(ablation, tmp_path):
+    """A finished variant's directory is reused when its config.json acts as the variant's config
+    would (options of a zero-weight loss are inert); any other difference is refused, by name."""
+    base = RunConfig(data=DataConfig(dataset="synthbirds"), train=TrainConfig(colour_swap=1.0),
+                     loss=LossWeights(swap_localisation=0.05, swap_localisation_pool="max"))
+    no_swap_loc = ablation.variant_config(base, "no_swap_localisation", str(tmp_path))
+    stored = dataclasses.replace(no_swap_loc, loss=dataclasses.replace(no_swap_loc.loss, swap_localisation_pool="area"))
+    assert ablation.config_differences(stored, no_swap_loc) == []  # the pool does nothing at weight 0
+    assert ablation.config_differences(ablation.variant_config(base, "recipe", "elsewhere"),
+                                       dataclasses.replace(base, train=dataclasses.replace(base.train, progress=True))) == []
+    recipe = ablation.variant_config(base, "recipe", str(tmp_path))
+    os.makedirs(recipe.train.model_dir)
+    dataclasses.replace(recipe, loss=dataclasses.replace(recipe.loss, swap_localisation_pool="area")).save(
+        os.path.join(recipe.train.model_dir, "config.json"))
+    with open(os.path.join(recipe.train.model_dir, "ablation_run.json"), "w", encoding="utf-8") as f:
+        f.write('{"step": 3000, "train_seconds": 60}')
+    with pytest.raises(app.UsageError, match="another configuration \\(--swap_localisation_pool: 'area' -> 'max'\\)"):
+        ablation.run_variant(recipe, "recipe", minutes=1, chunk=10, num_cases=2)
+
+
 def test_colour_swap_realism_measures_the_edge_ring_that_unmixing_removes():
     realism = _load("colour_swap_realism")
     settings = {name: realism.SETTINGS[name] for name in list(realism.SETTINGS)[:2]}

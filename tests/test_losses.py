@@ -131,6 +131,32 @@ def test_pseudo_ground_truth_degenerate_minimum_and_gradients():
     assert np.any(_np(grad_a)) and np.any(_np(grad_t))
 
 
+def _bce(a, target, positive_weight=1.0):
+    return -(positive_weight * target * np.log(a) + (1.0 - target) * np.log(1.0 - a)).mean(axis=(1, 2, 3))
+
+
+def test_swap_localisation_loss_area_max_and_balance():
+    """BCE of A (2x2 cells of a 4x4 image) against the repainted map: the cell target is the
+    repainted share (area) or any repainted pixel (max); with balance, a cell's positive term is
+    weighted by the largest region weight in it (>= 1: --colour_swap_area_reference)."""
+    a = np.array([[[[0.9], [0.2]], [[0.4], [0.6]]]], "float32")  # (1, 2, 2, 1)
+    repainted = np.zeros((1, 4, 4), "float32")
+    repainted[0, 0, 0] = 3.0  # one pixel of a small region, weight 3, in cell (0, 0)
+    repainted[0, 2:4, 2:4] = 0.5  # a soft edge filling cell (1, 1)
+    share = np.clip(_np(repainted), 0.0, 1.0)[..., None]
+    area = _block_mean(share)
+    cell_max = share.reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4))
+    weight = np.maximum(_np(repainted)[..., None].reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4)), 1.0)
+    np.testing.assert_allclose(losses.swap_localisation_loss(a, repainted), _bce(_np(a), area), rtol=1e-5)
+    np.testing.assert_allclose(losses.swap_localisation_loss(a, repainted, pool="max"), _bce(_np(a), cell_max),
+                               rtol=1e-5)
+    np.testing.assert_allclose(losses.swap_localisation_loss(a, repainted, pool="max", balance=True),
+                               _bce(_np(a), cell_max, weight), rtol=1e-5)
+    assert cell_max[0, 0, 0, 0] == 1.0 and area[0, 0, 0, 0] == 0.25  # one pixel marks its whole cell
+    with pytest.raises(ValueError, match="pool='median'"):
+        losses.swap_localisation_loss(a, repainted, pool="median")
+
+
 @pytest.mark.parametrize("concentration", [0.0, 0.1])
 def test_random_memory_weights_are_distributions(concentration):
     """Eq. 16's random attention: positive, each word's weights over the memories sum to 1,

@@ -90,6 +90,8 @@ def test_bad_flag_values_are_clear_errors():
         mimnet_flags.config_from_flags(parse("--colour_swap_shading=gamma"))
     with pytest.raises(ValueError, match="--colour_swap_area_reference=-0.1: expected >= 0"):
         mimnet_flags.config_from_flags(parse("--colour_swap_area_reference=-0.1"))
+    with pytest.raises(ValueError, match=re.escape("--swap_localisation_pool='median': expected one of")):
+        mimnet_flags.config_from_flags(parse("--swap_localisation_pool=median"))
     with pytest.raises(ValueError, match="--swap_localisation needs --colour_swap > 0"):
         mimnet_flags.config_from_flags(parse("--swap_localisation=1"))
     mismatched = config_lib.RunConfig(data=config_lib.DataConfig(image_size=128))  # model keeps 64

@@ -165,14 +165,15 @@ class MIMNet(GANModel):
         t = self.train_config
         if t.colour_swap <= 0:
             return image, None, None, None
+        per_region = recolour.draws_per_region(t.colour_swap_candidates)
         draws = self._random(
-            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.draws_per_region(t.colour_swap_candidates) + 1),
-            local_batch,
+            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, per_region + 1), local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
         recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
                                                           t.colour_swap_centre, colours=t.colour_swap_colours,
                                                           candidates=t.colour_swap_candidates,
+                                                          min_area=t.colour_swap_min_area,
                                                           max_area=t.colour_swap_max_area,
                                                           area_reference=t.colour_swap_area_reference,
                                                           unmix_edges=t.colour_swap_unmix_edges,
@@ -224,7 +225,8 @@ class MIMNet(GANModel):
             total = w.reconstruction * rec + w.pseudo_gt * pgt
             swap_loc = ops.zeros((batch,))
             if w.swap_localisation > 0 and swapped is not None:  # A marks what the caption must fix
-                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted) * swapped
+                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted, w.swap_localisation_pool,
+                                                         w.swap_localisation_balance) * swapped
                 total = total + w.swap_localisation * swap_loc
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image

@@ -445,6 +445,26 @@ def test_colour_switches_train_and_drop_the_pseudo_ground_truth(model, batch, tr
     assert all(np.isfinite(float(v)) for v in results.values())
 
 
+def test_colour_swap_flags_reach_the_recolouring(model, batch, monkeypatch):
+    """Every --colour_swap_* setting is passed to training/recolour.py as given."""
+    seen = {}
+    real = mimnet_lib.recolour.recolour_regions
+
+    def spy(images, draws, threshold, centre, **kwargs):
+        seen.update(threshold=threshold, centre=centre, **kwargs)
+        return real(images, draws, threshold, centre, **kwargs)
+
+    monkeypatch.setattr(mimnet_lib.recolour, "recolour_regions", spy)
+    train = {"colour_swap": 1.0, "colour_swap_threshold": 0.3, "colour_swap_centre": 0.7,
+             "colour_swap_candidates": 3, "colour_swap_min_area": 0.0005, "colour_swap_max_area": 0.1,
+             "colour_swap_area_reference": 0.025, "colour_swap_unmix_edges": True,
+             "colour_swap_colours": "batch", "colour_swap_shading": "multiplicative"}
+    with switched(model, (RECONSTRUCTION,), train=train):
+        model._colour_swap(batch["image"], BATCH)
+    assert seen == {"threshold": 0.3, "centre": 0.7, "candidates": 3, "min_area": 0.0005, "max_area": 0.1,
+                    "area_reference": 0.025, "unmix_edges": True, "colours": "batch", "shading": "multiplicative"}
+
+
 def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, batch):
     """--swap_localisation adds BCE(A, repainted map) to L_rec on repainted inputs (not in the
     paper): reported, part of recon_total, and its gradient reaches the TLU."""
@@ -463,6 +483,17 @@ def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, 
             loss = tf.reduce_mean(losses.swap_localisation_loss(outputs["localisation_map"], repainted))
         grads = tape.gradient(loss, model.generator.icm.tlu.trainable_variables)
         assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    options = {"swap_localisation": 2.0, "pseudo_gt": 0.0, "randomised_memory": 0.0,
+               "swap_localisation_pool": "max", "swap_localisation_balance": True}
+    with switched(model, (RECONSTRUCTION,), train={**train, "colour_swap_area_reference": 0.5}, loss=options):
+        source, _, _, repainted = model._colour_swap(batch["image"], BATCH)  # the draws train_step makes next
+        text = model.generator.encode_text(batch["token_ids"])
+        a = model.generator.manipulate(source, text["words"], text["mask"])["localisation_map"]
+        expected = {options: float(tf.reduce_mean(losses.swap_localisation_loss(a, repainted, *options)))
+                    for options in (("max", True), ("area", False))}
+        reported = float(model.train_step(batch)["swap_localisation"])
+        np.testing.assert_allclose(reported, expected[("max", True)], rtol=1e-4)
+        assert abs(reported - expected[("area", False)]) > 1e-3  # the options reach the loss
     with switched(model, (RECONSTRUCTION,), loss={"pseudo_gt": 0.0}):
         assert float(model.train_step(batch)["swap_localisation"]) == 0.0  # off by default
 
