@@ -83,7 +83,10 @@ def same_as_recipe(config, recipe) -> bool:
 
 
 def config_differences(stored, wanted) -> list:
-    """`--flag: stored -> wanted` for every setting that acts differently in the two configs."""
+    """`--flag: stored -> wanted` for every setting that acts differently in the two configs
+    (--vocab_size=0 asks for the vocabulary's size, which the stored run wrote in)."""
+    if wanted.model.vocab_size == 0:
+        stored = _replace(stored, model={"vocab_size": 0})
     stored, wanted = _effective(stored), _effective(wanted)
     return [f"--{field.name}: {getattr(getattr(stored, section), field.name)!r} -> "
             f"{getattr(getattr(wanted, section), field.name)!r}"

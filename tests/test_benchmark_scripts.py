@@ -78,7 +78,8 @@ def test_a_finished_variant_is_reused_only_if_it_trained_as_asked(ablation, tmp_
     base = RunConfig(data=DataConfig(dataset="synthbirds"), train=TrainConfig(colour_swap=1.0),
                      loss=LossWeights(swap_localisation=0.05, swap_localisation_pool="max"))
     no_swap_loc = ablation.variant_config(base, "no_swap_localisation", str(tmp_path))
-    stored = dataclasses.replace(no_swap_loc, loss=dataclasses.replace(no_swap_loc.loss, swap_localisation_pool="area"))
+    stored = dataclasses.replace(no_swap_loc, loss=dataclasses.replace(no_swap_loc.loss, swap_localisation_pool="area"),
+                                 model=dataclasses.replace(no_swap_loc.model, vocab_size=34))  # written by training
     assert ablation.config_differences(stored, no_swap_loc) == []  # the pool does nothing at weight 0
     assert ablation.config_differences(ablation.variant_config(base, "recipe", "elsewhere"),
                                        dataclasses.replace(base, train=dataclasses.replace(base.train, progress=True))) == []
@@ -98,3 +99,12 @@ def test_colour_swap_realism_measures_the_edge_ring_that_unmixing_removes():
     plain, unmixed = realism.measure(num=12, size=64, threshold=0.3, settings=settings).values()
     assert 0.0 < unmixed["edge"] < plain["edge"] < plain["edge_unswapped"]
     assert plain["core"] < plain["edge"]  # the old recipe's error is at the part's edge
+
+
+def test_colour_swap_coverage_counts_small_parts_repainted_on_their_own():
+    coverage = _load("colour_swap_coverage")
+    settings = {name: coverage.SETTINGS[name] for name in (list(coverage.SETTINGS)[0], list(coverage.SETTINGS)[-1])}
+    recipe, wider = coverage.measure(num=48, size=64, draws_per_scene=2, settings=settings).values()
+    assert all(0.0 <= value <= 1.0 for r in (recipe, wider) for value in r.values())
+    small = ("crown", "tail", "beak")  # more seeds over more of the image reach the parts at the bird's ends
+    assert sum(wider[p] for p in small) > 1.5 * sum(recipe[p] for p in small)
