@@ -87,12 +87,9 @@ def config_differences(stored, wanted) -> list:
     (--vocab_size=0 asks for the vocabulary's size, which the stored run wrote in)."""
     if wanted.model.vocab_size == 0:
         stored = _replace(stored, model={"vocab_size": 0})
-    stored, wanted = _effective(stored), _effective(wanted)
-    return [f"--{field.name}: {getattr(getattr(stored, section), field.name)!r} -> "
-            f"{getattr(getattr(wanted, section), field.name)!r}"
-            for section in ("data", "model", "loss", "train")
-            for field in dataclasses.fields(getattr(stored, section))
-            if getattr(getattr(stored, section), field.name) != getattr(getattr(wanted, section), field.name)]
+    stored, wanted = dataclasses.asdict(_effective(stored)), dataclasses.asdict(_effective(wanted))
+    return [f"--{name}: {value!r} -> {wanted[section][name]!r}"
+            for section, values in stored.items() for name, value in values.items() if value != wanted[section][name]]
 
 
 def run_variant(config, name: str, minutes: float, chunk: int, num_cases: int) -> dict:

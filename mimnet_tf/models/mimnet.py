@@ -165,9 +165,9 @@ class MIMNet(GANModel):
         t = self.train_config
         if t.colour_swap <= 0:
             return image, None, None, None
-        per_region = recolour.draws_per_region(t.colour_swap_candidates)
         draws = self._random(
-            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, per_region + 1), local_batch,
+            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.draws_per_region(t.colour_swap_candidates) + 1),
+            local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
         recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
