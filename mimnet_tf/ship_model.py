@@ -7,7 +7,8 @@ vocab.txt, a generator-only checkpoint (no discriminators, no optimizer slots: a
 the training checkpoint's size) at the same step, the training log (train_log.jsonl,
 train_summary.json) and, with --benchmark_cases, the SynthBirds edit benchmark of the packed
 model (benchmark.json / benchmark.md) plus the first --subset_cases cases on their own
-(benchmark_subset.json), which tests/test_shipped_model.py re-scores.
+(benchmark_subset.json), which tests/test_shipped_model.py re-scores. --damsm_dir names the DAMSM
+that scores Sim / MP (default the checkpoint's own; a model trained without one has none).
 Exit codes: 0 done, 2 bad flags or missing files (one line on stderr).
 """
 from __future__ import annotations
@@ -22,6 +23,8 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Model directory written by 
 _OUT = flags.DEFINE_string("out", "", "Directory to write the shipped model into (created; must not hold one).")
 _BENCHMARK_CASES = flags.DEFINE_integer("benchmark_cases", 200, "SynthBirds edit cases to benchmark (0: none).")
 _SUBSET_CASES = flags.DEFINE_integer("subset_cases", 40, "Cases of the subset a test re-scores.")
+_DAMSM_DIR = flags.DEFINE_string("damsm_dir", "", "DAMSM that scores Sim / MP in the benchmark "
+                                 "(default: the checkpoint's --damsm_dir; none: those columns are skipped).")
 PROGRAM = "ship_model"
 
 
@@ -32,7 +35,7 @@ def main(argv: list[str]) -> None:
 
     paths = cli.guarded(PROGRAM, lambda: ship_model_lib.ship(
         _CHECKPOINT.value, _OUT.value, _BENCHMARK_CASES.value, _SUBSET_CASES.value,
-        log=lambda m: print(m, file=sys.stderr)))
+        log=lambda m: print(m, file=sys.stderr), damsm_dir=_DAMSM_DIR.value))
     print("Written: " + ", ".join(paths))
 
 

@@ -37,8 +37,9 @@ def score_subset(model_dir: str, num_cases: int) -> dict:
 
 
 def ship(checkpoint: str, out: str, benchmark_cases: int = 200, subset_cases: int = 40,
-         log: Callable[[str], None] = print) -> list[str]:
-    """Packs `checkpoint` (a model directory) into `out`; returns the paths written."""
+         log: Callable[[str], None] = print, damsm_dir: str = "") -> list[str]:
+    """Packs `checkpoint` (a model directory) into `out`; returns the paths written. The benchmark
+    scores Sim / MP with `damsm_dir`'s DAMSM, default the checkpoint's (none: skipped)."""
     from export.common import load_checkpoint
     from mimnet_tf.models.builder import CONFIG_FILENAME
 
@@ -58,7 +59,7 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = 200, subset_cases: in
     if benchmark_cases > 0:
         from mimnet_tf import benchmark_edits_lib
 
-        damsm_dir = trained.config.model.damsm_dir
+        damsm_dir = damsm_dir or trained.config.model.damsm_dir
         output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
             checkpoint=out, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=out), log)
         paths.extend(output["paths"])

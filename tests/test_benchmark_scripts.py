@@ -39,6 +39,12 @@ def test_each_ablation_variant_changes_exactly_its_switch(ablation):
     assert (loss.pseudo_gt, loss.randomised_memory) == (0.0, 0.0) and loss.reconstruction == base.loss.reconstruction
     model = ablation.variant_config(base, "no_damsm", "x").model
     assert (model.damsm_dir, model.image_encoder_from_damsm, model.freeze_text_encoder) == ("", False, False)
+    scratch = dataclasses.replace(base, model=model)  # a recipe without a DAMSM (configs/synthbirds.flags)
+    model = ablation.variant_config(scratch, "with_damsm", "x").model
+    assert (model.damsm_dir, model.image_encoder_from_damsm, model.freeze_text_encoder) == (
+        "runs/synthbirds_damsm", True, False)  # --ablation_damsm_dir's default
+    assert ablation.same_as_recipe(ablation.variant_config(scratch, "no_damsm", "x"),
+                                   ablation.variant_config(scratch, "recipe", "x"))
     with pytest.raises(app.UsageError, match="unknown variant 'nope'"):
         ablation.variant_config(base, "nope", "x")
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from mimnet_tf import ship_model_lib
-from tests.editing_fixtures import run_cli, tiny_editor, tiny_model_dir  # noqa: F401 (fixtures)
+from tests.editing_fixtures import run_cli, tiny_damsm_dir, tiny_editor, tiny_model_dir  # noqa: F401 (fixtures)
 
 
 def _size(directory: str) -> int:
@@ -53,6 +53,22 @@ def test_the_subset_rescores_to_what_was_recorded(shipped):
     assert again.keys() == recorded["scores"].keys()
     for key, value in recorded["scores"].items():
         assert again[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_a_named_damsm_scores_sim_for_a_model_trained_without_one(shipped, tiny_model_dir, tiny_damsm_dir,  # noqa: F811
+                                                                    tmp_path):
+    def measures(out):
+        with open(os.path.join(out, "benchmark.json"), encoding="utf-8") as f:
+            table = json.load(f)
+        return {row["measure"] for row in table["rows"]}, table["metadata"]["damsm_dir"]
+
+    out, _ = shipped
+    assert measures(out) == (measures(out)[0] - {"Sim", "MP"}, None)  # the tiny model has no DAMSM of its own
+    scored = str(tmp_path / "model")
+    ship_model_lib.ship(tiny_model_dir, scored, benchmark_cases=4, subset_cases=2, log=lambda m: None,
+                        damsm_dir=tiny_damsm_dir)
+    names, damsm_dir = measures(scored)
+    assert {"Sim", "MP"} <= names and damsm_dir == tiny_damsm_dir
 
 
 def test_cli_refuses_to_overwrite_and_names_a_missing_model(shipped, tmp_path):
