@@ -59,7 +59,7 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = 200, subset_cases: in
     if benchmark_cases > 0:
         from mimnet_tf import benchmark_edits_lib
 
-        damsm_dir = damsm_dir or trained.config.model.damsm_dir
+        # "" falls back to the packed model's own damsm_dir (benchmark_edits_lib.run does that).
         output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
             checkpoint=out, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=out), log)
         paths.extend(output["paths"])

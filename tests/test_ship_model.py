@@ -63,7 +63,8 @@ def test_a_named_damsm_scores_sim_for_a_model_trained_without_one(shipped, tiny_
         return {row["measure"] for row in table["rows"]}, table["metadata"]["damsm_dir"]
 
     out, _ = shipped
-    assert measures(out) == (measures(out)[0] - {"Sim", "MP"}, None)  # the tiny model has no DAMSM of its own
+    names, damsm_dir = measures(out)
+    assert not {"Sim", "MP"} & names and damsm_dir is None  # the tiny model has no DAMSM of its own
     scored = str(tmp_path / "model")
     ship_model_lib.ship(tiny_model_dir, scored, benchmark_cases=4, subset_cases=2, log=lambda m: None,
                         damsm_dir=tiny_damsm_dir)
