@@ -97,6 +97,10 @@ class ModelConfig:
     # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
     # FIR's word context is gated by A); outside it only the image does. Not in the paper.
     tlu_exclusive: bool = False
+    # A second localisation map at S/2 in FIR (from the coarse A's logits plus a convolution of
+    # FIR's features and word context) gates the full-resolution skip, so a part a few pixels
+    # wide can open without opening a whole cell of A. Not in the paper.
+    fine_tlu: bool = False
     # Discriminators (Eq. 12-13).
     disc_channels: int = 32
     # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).
@@ -257,6 +261,8 @@ def validate(config: RunConfig) -> None:
          f"--image_size={config.data.image_size}: expected a multiple of 16, at least 32"),
         (config.data.image_size % config.model.feature_downsample == 0,
          f"--feature_downsample={config.model.feature_downsample} must divide --image_size={config.data.image_size}"),
+        (not config.model.fine_tlu or (config.model.image_skips and config.model.feature_downsample >= 4),
+         "--fine_tlu needs --image_skips and --feature_downsample >= 4 (A coarser than S/2)"),
         (config.model.memory_similarity in ("cosine", "dot"),
          f"--memory_similarity={config.model.memory_similarity!r}: expected 'cosine' or 'dot'"),
         (config.model.fir_keys in ("texture", "words"),

@@ -94,6 +94,8 @@ def test_bad_flag_values_are_clear_errors():
         mimnet_flags.config_from_flags(parse("--swap_localisation_pool=median"))
     with pytest.raises(ValueError, match="--swap_localisation needs --colour_swap > 0"):
         mimnet_flags.config_from_flags(parse("--swap_localisation=1"))
+    with pytest.raises(ValueError, match="--fine_tlu needs --image_skips and --feature_downsample >= 4"):
+        mimnet_flags.config_from_flags(parse("--fine_tlu", "--image_skips", "--feature_downsample=2"))
     mismatched = config_lib.RunConfig(data=config_lib.DataConfig(image_size=128))  # model keeps 64
     with pytest.raises(ValueError, match="image_size differs between data, model"):
         mimnet_flags.config_to_flags(mismatched)

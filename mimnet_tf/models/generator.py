@@ -29,6 +29,8 @@ class MIMNetGenerator(keras.Model):
     - `fine`: the edited image at S, (batch, S, S, 3) in [-1, 1];
     - `coarse`: the ICM image at S/2, (batch, S/2, S/2, 3);
     - `localisation_map`: the TLU map A, (batch, S/ds, S/ds, 1) in [0, 1];
+    - `fine_localisation_map`: (batch, S/2, S/2, 1): A at S/2, or with `fine_tlu` A refined at S/2
+      (it then gates the decoders' S/2 and S skips);
     plus the internals the losses need (`texture_global`, `image_features`, `memory_attention`).
 
     Args:
@@ -63,8 +65,10 @@ class MIMNetGenerator(keras.Model):
         levels = self.image_encoder.num_levels
         self.icm = CoarseManipulation(feature_dim, levels - 1, config.use_tlu, config.tlu_init_bias,
                                       config.num_residual_blocks, config.image_skips,
-                                      word_attention=config.icm_word_attention, name="icm")
-        self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips,
+                                      word_attention=config.icm_word_attention, fine_map=config.fine_tlu, name="icm")
+        # With fine_tlu, FIR's skip is gated by the ICM's refined map at S/2 instead of A.
+        self.fir = FineRefinement(self.icm.output_channels, 2 if config.fine_tlu else config.feature_downsample,
+                                  config.image_skips,
                                   gate_context=config.tlu_exclusive, name="fir")
 
     def build(self, input_shape=None):
@@ -128,12 +132,14 @@ class MIMNetGenerator(keras.Model):
         if image_levels is None:
             image_levels = self.image_encoder(colour_input)
         coarse = self.icm.decode(localised, image_levels)
-        fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0],
+        fir_map = coarse["fine_localisation_map"] if self.config.fine_tlu else coarse["localisation_map"]
+        fine = self.fir(coarse["upsampled"], texture["texture"], mask, fir_map, image_levels[0],
                         keys=keys)
         return {
             "fine": ops.cast(fine["fine"], "float32"),
             "coarse": ops.cast(coarse["coarse"], "float32"),
             "localisation_map": ops.cast(coarse["localisation_map"], "float32"),
+            "fine_localisation_map": ops.cast(coarse["fine_localisation_map"], "float32"),
             "texture_global": coarse["texture_global"],
             "image_features": image_levels[-1],
             "memory_attention": texture["attention"],

@@ -225,8 +225,11 @@ class MIMNet(GANModel):
             total = w.reconstruction * rec + w.pseudo_gt * pgt
             swap_loc = ops.zeros((batch,))
             if w.swap_localisation > 0 and swapped is not None:  # A marks what the caption must fix
-                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted, w.swap_localisation_pool,
-                                                         w.swap_localisation_balance) * swapped
+                maps = [outputs["localisation_map"]]
+                if self.model_config.fine_tlu:  # the fine map too, at its own resolution
+                    maps.append(outputs["fine_localisation_map"])
+                swap_loc = sum(losses.swap_localisation_loss(m, repainted, w.swap_localisation_pool,
+                                                             w.swap_localisation_balance) for m in maps) * swapped
                 total = total + w.swap_localisation * swap_loc
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image

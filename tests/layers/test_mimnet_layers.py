@@ -563,3 +563,41 @@ def test_generator_with_icm_query_image_reads_the_image_colours_in_f_c(generator
         assert MIMNetGenerator.from_config(g.get_config()).config.icm_query_image == query_image
     assert changes[False] < 1e-6
     assert changes[True] > 1e-5
+
+
+def test_icm_fine_map_starts_as_a_and_gates_the_half_resolution_skip():
+    """--fine_tlu (not in the paper): the S/2 skip is gated by sigmoid(logit(up(A)) + conv([U, skip]));
+    the convolution starts at zero, so the refined map starts as A upsampled; it is returned as
+    `fine_localisation_map`; the generator's FIR then gates its skip with it."""
+    rng = np.random.default_rng(6)
+    icm = CoarseManipulation(16, 1, image_skips=True, fine_map=True)
+    texture = keras.ops.convert_to_tensor(rng.normal(size=(1, 3, 16)).astype("float32"))
+    boundary = keras.ops.convert_to_tensor(rng.normal(size=(1, 4, 4, 16)).astype("float32"))
+    levels = [keras.ops.convert_to_tensor(rng.normal(size=(1, s, s, c)).astype("float32"))
+              for s, c in ((16, 4), (8, 8), (4, 16))]
+    localised = icm.localise(texture, keras.ops.ones((1, 3)), boundary)
+    out = icm.decode(localised, levels)
+    upsampled_a = np.repeat(np.repeat(_np(out["localisation_map"]), 2, 1), 2, 2)
+    np.testing.assert_allclose(_np(out["fine_localisation_map"]), upsampled_a, rtol=1e-5, atol=1e-6)
+    kernel = rng.normal(size=tuple(icm.fine_map.kernel.shape)).astype("float32")
+    icm.fine_map.kernel.assign(kernel)
+    out = icm.decode(localised, levels)
+    fine = _np(out["fine_localisation_map"])
+    assert float(np.abs(fine - upsampled_a).max()) > 1e-3
+    gated_skip = _np(out["upsampled"])[..., -8:]  # the skip is concatenated last
+    np.testing.assert_allclose(gated_skip, (1.0 - fine) * _np(levels[1]), rtol=1e-4, atol=1e-5)
+    assert CoarseManipulation.from_config(icm.get_config()).fine_map is not None
+    with pytest.raises(ValueError, match="fine_map needs image_skips"):
+        CoarseManipulation(16, 1, image_skips=False, fine_map=True)
+
+
+def test_generator_with_fine_tlu_gates_fir_by_the_refined_map(generator):
+    config = dataclasses.replace(generator.config, image_skips=True, fine_tlu=True)
+    keras.utils.set_random_seed(3)
+    g = MIMNetGenerator(config, name="generator")
+    g.build()
+    assert g.fir.map_upsample == 2
+    image = np.random.default_rng(7).uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32")
+    out = g({"image": image, "token_ids": TOKENS})
+    assert tuple(out["fine_localisation_map"].shape) == (2, 16, 16, 1)
+    assert MIMNetGenerator.from_config(g.get_config()).config.fine_tlu

@@ -523,3 +523,22 @@ def test_one_seed_gives_identical_weights_after_a_step(batch):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     other = make_model(seed=8, **options)
     assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first.weights, other.weights))
+
+
+def test_fine_tlu_map_is_taught_by_swap_localisation_too(batch):
+    """--fine_tlu (not in the paper): the refined S/2 map gets the same BCE as A, at its own
+    resolution, added to A's; its convolution receives gradient from that loss."""
+    train = {"colour_swap": 1.0, "colour_swap_candidates": 4}
+    loss = {"swap_localisation": 2.0, "pseudo_gt": 0.0, "randomised_memory": 0.0}
+    net = make_model(model={"fine_tlu": True, "image_skips": True, "feature_downsample": 4}, loss=loss, train=train)
+    source, _, _, repainted = net._colour_swap(batch["image"], BATCH)  # the draws train_step makes next
+    with tf.GradientTape() as tape:
+        text = net.generator.encode_text(batch["token_ids"])
+        outputs = net.generator.manipulate(source, text["words"], text["mask"])
+        coarse_term = tf.reduce_mean(losses.swap_localisation_loss(outputs["localisation_map"], repainted))
+        fine_term = tf.reduce_mean(losses.swap_localisation_loss(outputs["fine_localisation_map"], repainted))
+    assert tuple(outputs["fine_localisation_map"].shape) == (BATCH, SIZE // 2, SIZE // 2, 1)
+    grads = tape.gradient(fine_term, net.generator.icm.fine_map.trainable_variables)
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    reported = float(net.train_step(batch)["swap_localisation"])
+    np.testing.assert_allclose(reported, float(coarse_term) + float(fine_term), rtol=1e-4)
