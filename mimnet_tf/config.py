@@ -97,8 +97,8 @@ class ModelConfig:
     # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
     # FIR's word context is gated by A); outside it only the image does. Not in the paper.
     tlu_exclusive: bool = False
-    # A second localisation map at S/2 in FIR (from the coarse A's logits plus a convolution of
-    # FIR's features and word context) gates the full-resolution skip, so a part a few pixels
+    # A second localisation map at S/2 in ICM (A's logits plus a convolution of the upsampled fused
+    # features and the image skip) gates the decoders' S/2 and S skips, so a part a few pixels
     # wide can open without opening a whole cell of A. Not in the paper.
     fine_tlu: bool = False
     # Discriminators (Eq. 12-13).
