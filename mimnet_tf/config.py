@@ -101,6 +101,7 @@ class ModelConfig:
     # features and the image skip) gates the decoders' S/2 and S skips, so a part a few pixels
     # wide can open without opening a whole cell of A. Not in the paper.
     fine_tlu: bool = False
+    fir_full_attention: bool = False  # FIR's positions at S also attend over the words (after the upsampling), so a part a few pixels wide reads its colour word by its own pixels' features (not in the paper)
     # Discriminators (Eq. 12-13).
     disc_channels: int = 32
     # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).

@@ -114,3 +114,46 @@ def test_colour_swap_coverage_counts_small_parts_repainted_on_their_own():
     assert all(0.0 <= value <= 1.0 for r in (recipe, wider) for value in r.values())
     small = ("crown", "tail", "beak")  # more seeds over more of the image reach the parts at the bird's ends
     assert sum(wider[p] for p in small) > 1.5 * sum(recipe[p] for p in small)
+
+
+@pytest.fixture(scope="module")
+def binding():
+    return _load("word_binding")
+
+
+def test_word_binding_finds_each_parts_colour_word(binding):
+    caption = "a bird with a short brown tail, a pink breast and a blue bill"  # words 0-13
+    assert binding.word_roles(caption, "tail", 18) == (5, 6, [8, 12])
+    assert binding.word_roles(caption, "belly", 18) == (8, 9, [5, 12])  # "breast" names the belly
+    assert binding.word_roles(caption, "beak", 18) == (12, 13, [5, 8])
+    assert binding.word_roles(caption, "wings", 18) is None  # not named
+    assert binding.word_roles(caption, "beak", 13) is None  # cut off by max_words
+
+
+def test_word_binding_shares_of_each_position_add_up(binding):
+    """On a tiny untrained generator: per part, the four shares are the whole attention (sum 1),
+    and the background has no own colour or part word."""
+    import keras
+    import numpy as np
+
+    from mimnet_tf.data.synthbirds.edit_cases import edit_cases
+    from mimnet_tf.data.text import Vocabulary
+    from mimnet_tf.models.generator import MIMNetGenerator
+
+    vocab = Vocabulary.build([case.caption for case in edit_cases(num=6)])
+    keras.utils.set_random_seed(0)
+    g = MIMNetGenerator(ModelConfig(vocab_size=len(vocab), image_size=32, max_words=18, embed_dim=8, text_dim=8,
+                                    memory_size=4, base_channels=8, feature_downsample=4, image_skips=True,
+                                    icm_word_attention=True, icm_query_image=True, fir_keys="words"))
+    g.build()
+    results = binding.measure(g, vocab, 18, num_cases=6)
+    assert set(results) == {"icm", "fir"}
+    for stage in results.values():
+        assert "background" in stage and len(stage) > 2
+        for part, kinds in stage.items():
+            for row in kinds.values():
+                assert row["count"] > 0
+                assert sum(row["shares"]) == pytest.approx(1.0, abs=1e-4)
+                assert min(row["shares"]) >= 0.0
+        assert stage["background"]["all"]["shares"][:2] == [0.0, 0.0]
+    assert "| beak" in binding.format_table(results) or "| wings" in binding.format_table(results)

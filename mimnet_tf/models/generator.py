@@ -69,7 +69,8 @@ class MIMNetGenerator(keras.Model):
         # With fine_tlu, FIR's skip is gated by the ICM's refined map at S/2 instead of A.
         self.fir = FineRefinement(self.icm.output_channels, 2 if config.fine_tlu else config.feature_downsample,
                                   config.image_skips,
-                                  gate_context=config.tlu_exclusive, name="fir")
+                                  gate_context=config.tlu_exclusive, full_attention=config.fir_full_attention,
+                                  name="fir")
 
     def build(self, input_shape=None):
         """Creates every variable with a dummy batch (Eq. 16's memory read included)."""
@@ -144,6 +145,7 @@ class MIMNetGenerator(keras.Model):
             "image_features": image_levels[-1],
             "memory_attention": texture["attention"],
             "word_attention": fine["word_attention"],
+            **({"full_word_attention": fine["full_word_attention"]} if self.config.fir_full_attention else {}),
         }
 
     def call(self, inputs, training=False):

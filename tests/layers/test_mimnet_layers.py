@@ -302,6 +302,40 @@ def test_fir_shapes_and_its_word_attention_ignores_pads():
                                rtol=1e-5, atol=1e-5)
 
 
+
+def test_fir_full_attention_reads_the_words_again_at_full_resolution():
+    """--fir_full_attention (not in the paper): after the upsampling the S positions attend over the
+    words a second time (B, S^2, L; pads get nothing) and that context reaches the image."""
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(3)
+    fir = FineRefinement(16, map_upsample=4, image_skips=True, full_attention=True)
+    upsampled = rng.normal(size=(2, 16, 16, 24)).astype("float32")
+    texture = rng.normal(size=(2, 5, 32)).astype("float32")
+    localisation = rng.uniform(size=(2, 8, 8, 1)).astype("float32")
+    full = rng.normal(size=(2, 32, 32, 8)).astype("float32")
+    out = fir(upsampled, texture, MASK, localisation, full)
+    assert tuple(out["fine"].shape) == (2, 32, 32, 3)
+    attention = _np(out["full_word_attention"])
+    assert attention.shape == (2, 1024, 5)
+    np.testing.assert_array_equal(attention[MASK[:, None, :].repeat(1024, 1) == 0], 0.0)
+    np.testing.assert_allclose(attention.sum(-1), 1.0, rtol=1e-5)
+    value = fir.full_word_attention.value
+    value.kernel.assign(np.zeros(value.kernel.shape, "float32"))
+    without_context = _np(fir(upsampled, texture, MASK, localisation, full)["fine"])
+    assert float(np.abs(without_context - _np(out["fine"])).max()) > 1e-4
+    assert FineRefinement.from_config(fir.get_config()).full_attention
+
+
+def test_generator_with_fir_full_attention_returns_its_weights(generator):
+    config = dataclasses.replace(generator.config, fir_full_attention=True)
+    keras.utils.set_random_seed(3)
+    g = MIMNetGenerator(config, name="generator")
+    g.build()
+    out = g({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
+    assert tuple(out["full_word_attention"].shape) == (2, 32 * 32, TOKENS.shape[1])
+    assert "full_word_attention" not in generator({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
+    assert MIMNetGenerator.from_config(g.get_config()).config.fir_full_attention
+
 # ----------------------------------------------------------------------------- TLU
 def test_tlu_is_eq_9_in_0_1():
     """A = sigmoid(q(t) . F_c / sqrt(c) + b): one value per position, in [0, 1], checked in numpy."""
