@@ -3,7 +3,8 @@
     python benchmarks/word_binding.py --binding_checkpoint=pretrained/synthbirds64 --binding_cases=200
 
 MIM-Net's generator reads the caption through word attention: in ICM (`--icm_word_attention`, at the
-feature grid, S / feature_downsample) and in FIR (Eq. 10, at S/2). An edit of a part can only follow
+feature grid, S / feature_downsample), in FIR (Eq. 10, at S/2) and, with `--fir_full_attention`, in
+FIR again at S. An edit of a part can only follow
 the caption if the positions of that part attend to the colour word that names it ("a yellow *beak*"
 -> "yellow"). On held-out edit cases (the source image with its target caption), for every part the
 caption names, this prints the mean attention weight at that part's pixels on
@@ -53,8 +54,9 @@ def word_roles(caption: str, part: str, max_words: int):
 
 
 def attention_maps(generator, images: np.ndarray, token_ids: np.ndarray) -> dict:
-    """{"icm": (B, h, w, L) or absent, "fir": (B, S/2, S/2, L)}: the word attention weights of the
-    generator's own forward pass (ICM's recomputed from the same inputs)."""
+    """{"icm": (B, h, w, L) or absent, "fir": (B, S/2, S/2, L), "fir_full": (B, S, S, L) or absent}:
+    the word attention weights of the generator's own forward pass (ICM's recomputed from the same
+    inputs)."""
     from keras import ops
 
     from mimnet_tf.layers.image_encoder import boundary_image
@@ -65,6 +67,8 @@ def attention_maps(generator, images: np.ndarray, token_ids: np.ndarray) -> dict
     outputs = generator.manipulate(images, words, mask)
     batch, size, length = len(images), cfg.image_size, token_ids.shape[1]
     maps = {"fir": np.asarray(outputs["word_attention"]).reshape(batch, size // 2, size // 2, length)}
+    if "full_word_attention" in outputs:  # --fir_full_attention: FIR's second attention, at S
+        maps["fir_full"] = np.asarray(outputs["full_word_attention"]).reshape(batch, size, size, length)
     if generator.icm.word_attention is not None:
         texture = generator.texture(words, mask)["texture"]
         queries = generator.boundary_encoder(boundary_image(images))[-1]
@@ -88,7 +92,9 @@ def _shares(weights: np.ndarray, roles) -> np.ndarray:
 
 
 def measure(generator, vocab, max_words: int, num_cases: int) -> dict:
-    """{stage: {part or "background": {"changed"/"named": mean shares per COLUMNS, "count": n}}}."""
+    """{stage: {part: {"changed" / "kept": {"shares": mean shares per COLUMNS, "count": cases}},
+    "background": {"all": ...}}} over the first `num_cases` held-out edit cases (source image, target
+    caption); a part counts where the caption names it and the source shows it."""
     from mimnet_tf import images as image_io
     from mimnet_tf.data.synthbirds.edit_cases import edit_cases
     from mimnet_tf.data.synthbirds.palette import COLOUR_NAMES, COLOURABLE_PARTS
