@@ -53,32 +53,20 @@ def word_roles(caption: str, part: str, max_words: int):
     return own, part_index, [i for i in colours if i != own]
 
 
+STAGES = {"icm": "icm_word_attention", "fir": "word_attention", "fir_full": "full_word_attention"}
+
+
 def attention_maps(generator, images: np.ndarray, token_ids: np.ndarray) -> dict:
-    """{"icm": (B, h, w, L) or absent, "fir": (B, S/2, S/2, L), "fir_full": (B, S, S, L) or absent}:
-    the word attention weights of the generator's own forward pass (ICM's recomputed from the same
-    inputs)."""
-    from keras import ops
-
-    from mimnet_tf.layers.image_encoder import boundary_image
-
-    cfg = generator.config
-    text = generator.encode_text(token_ids)
-    words, mask = text["words"], text["mask"]
-    outputs = generator.manipulate(images, words, mask)
-    batch, size, length = len(images), cfg.image_size, token_ids.shape[1]
-    maps = {"fir": np.asarray(outputs["word_attention"]).reshape(batch, size // 2, size // 2, length)}
-    if "full_word_attention" in outputs:  # --fir_full_attention: FIR's second attention, at S
-        maps["fir_full"] = np.asarray(outputs["full_word_attention"]).reshape(batch, size, size, length)
-    if generator.icm.word_attention is not None:
-        texture = generator.texture(words, mask)["texture"]
-        queries = generator.boundary_encoder(boundary_image(images))[-1]
-        if cfg.icm_query_image:
-            features = generator.image_encoder(images)[-1]
-            queries = ops.concatenate([queries, ops.cast(features, queries.dtype)], -1)
-        keys = words if cfg.fir_keys == "words" else texture
-        _, weights = generator.icm.word_attention(queries, keys, mask, values=texture)
-        grid = size // cfg.feature_downsample
-        maps["icm"] = np.asarray(weights).reshape(batch, grid, grid, length)
+    """{"icm": (B, h, w, L), "fir": (B, S/2, S/2, L), "fir_full": (B, S, S, L)}: the word attention
+    weights the generator returns (ICM's with --icm_word_attention, FIR's second with
+    --fir_full_attention; a stage the model does not have is absent)."""
+    outputs = generator({"image": images, "token_ids": token_ids})
+    maps = {}
+    for stage, name in STAGES.items():
+        if name in outputs:
+            weights = np.asarray(outputs[name])
+            grid = int(round(weights.shape[1] ** 0.5))
+            maps[stage] = weights.reshape(len(images), grid, grid, weights.shape[2])
     return maps
 
 

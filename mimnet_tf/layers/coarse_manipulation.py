@@ -50,7 +50,8 @@ class CoarseManipulation(layers.Layer):
         ImageEncoder), boundary_features (batch, h, w, c) -> dict(
         upsampled=U (batch, S/2, S/2, c_u), coarse=(batch, S/2, S/2, 3),
         localisation_map=A (batch, h, w, 1), texture_global=t (batch, c),
-        manipulated_features=F_c, fine_localisation_map=the map gating the S/2 skip (batch, S/2, S/2, 1)).
+        manipulated_features=F_c, fine_localisation_map=the map gating the S/2 skip (batch, S/2, S/2, 1),
+        with word_attention also its weights word_attention=(batch, h*w, L)).
     """
 
     def __init__(self, channels: int, upsample_levels: int, use_tlu: bool = True, tlu_init_bias: float = 0.0,
@@ -93,16 +94,19 @@ class CoarseManipulation(layers.Layer):
             queries = boundary_features
             if query_features is not None:
                 queries = ops.concatenate([boundary_features, ops.cast(query_features, boundary_features.dtype)], -1)
-            context, _ = self.word_attention(queries, texture if keys is None else keys, mask, values=texture)
+            context, weights = self.word_attention(queries, texture if keys is None else keys, mask, values=texture)
             parts.insert(1, context)
         manipulated = ops.concatenate(parts, axis=-1)
         for block in self.residual_blocks:  # Eq. 5-6
             manipulated = block(manipulated)
-        return {
+        result = {
             "texture_global": texture_global,
             "manipulated_features": manipulated,
             "localisation_map": self.tlu(texture_global, manipulated),  # Eq. 9
         }
+        if self.word_attention is not None:
+            result["word_attention"] = weights
+        return result
 
     def decode(self, localised, image_features):
         """Eq. 7-8: fuse with the image features under A, upsample to S/2, decode."""

@@ -41,13 +41,13 @@ class FineRefinement(layers.Layer):
         self.image_skips = image_skips
         self.gate_context = gate_context
         self.full_attention = full_attention
+        width = max(channels // 2, 16)  # of the features at S
         self.attention = WordAttention(channels, name="word_attention")
         self.res = ResBlock(channels, name="res")
-        self.up = UpBlock(max(channels // 2, 16), residual=False, name="up")
-        self.merge = layers.Conv2D(max(channels // 2, 16), 3, padding="same", name="merge") if image_skips else None
+        self.up = UpBlock(width, residual=False, name="up")
+        self.merge = layers.Conv2D(width, 3, padding="same", name="merge") if image_skips else None
         self.decoder = ToImage(name="decoder")
         if full_attention:
-            width = max(channels // 2, 16)
             self.full_word_attention = WordAttention(width, name="full_word_attention")
             self.full_res = ResBlock(width, name="full_res")
 

@@ -31,6 +31,9 @@ class MIMNetGenerator(keras.Model):
     - `localisation_map`: the TLU map A, (batch, S/ds, S/ds, 1) in [0, 1];
     - `fine_localisation_map`: (batch, S/2, S/2, 1): A at S/2, or with `fine_tlu` A refined at S/2
       (it then gates the decoders' S/2 and S skips);
+    - `word_attention`: FIR's word attention weights (batch, (S/2)^2, L); with `icm_word_attention`
+      also `icm_word_attention` (batch, (S/ds)^2, L), with `fir_full_attention` `full_word_attention`
+      (batch, S^2, L);
     plus the internals the losses need (`texture_global`, `image_features`, `memory_attention`).
 
     Args:
@@ -145,7 +148,10 @@ class MIMNetGenerator(keras.Model):
             "image_features": image_levels[-1],
             "memory_attention": texture["attention"],
             "word_attention": fine["word_attention"],
-            **({"full_word_attention": fine["full_word_attention"]} if self.config.fir_full_attention else {}),
+            # Only with the switches that make them: ICM's word attention, FIR's second one at S.
+            **{name: weights for name, weights in (("icm_word_attention", coarse.get("word_attention")),
+                                                   ("full_word_attention", fine.get("full_word_attention")))
+               if weights is not None},
         }
 
     def call(self, inputs, training=False):

@@ -279,16 +279,19 @@ def test_word_attention_follows_eq_10_over_real_words_only():
     np.testing.assert_allclose(_np(weights).sum(-1), 1.0, rtol=1e-5)
 
 
+def _fir_inputs():
+    """FIR's inputs at S = 32: U (2, 16, 16, 24), textures (2, 5, 32), A (2, 8, 8, 1), skip (2, 32, 32, 8)."""
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(3)
+    return (rng.normal(size=(2, 16, 16, 24)).astype("float32"), rng.normal(size=(2, 5, 32)).astype("float32"),
+            rng.uniform(size=(2, 8, 8, 1)).astype("float32"), rng.normal(size=(2, 32, 32, 8)).astype("float32"))
+
+
 def test_fir_shapes_and_its_word_attention_ignores_pads():
     """FIR (Eq. 10-11): the fine image at S in [-1, 1], attention (B, (S/2)^2, L) with zero weight
     on pads and rows summing to 1; what the pad textures hold does not change the image."""
-    keras.utils.set_random_seed(7)
-    rng = np.random.default_rng(3)
+    upsampled, texture, localisation, full = _fir_inputs()
     fir = FineRefinement(16, map_upsample=4, image_skips=True)
-    upsampled = rng.normal(size=(2, 16, 16, 24)).astype("float32")
-    texture = rng.normal(size=(2, 5, 32)).astype("float32")
-    localisation = rng.uniform(size=(2, 8, 8, 1)).astype("float32")
-    full = rng.normal(size=(2, 32, 32, 8)).astype("float32")
     out = fir(upsampled, texture, MASK, localisation, full)
     assert tuple(out["fine"].shape) == (2, 32, 32, 3)
     assert np.all(np.abs(_np(out["fine"])) <= 1.0)
@@ -302,17 +305,11 @@ def test_fir_shapes_and_its_word_attention_ignores_pads():
                                rtol=1e-5, atol=1e-5)
 
 
-
 def test_fir_full_attention_reads_the_words_again_at_full_resolution():
     """--fir_full_attention (not in the paper): after the upsampling the S positions attend over the
     words a second time (B, S^2, L; pads get nothing) and that context reaches the image."""
-    keras.utils.set_random_seed(7)
-    rng = np.random.default_rng(3)
+    upsampled, texture, localisation, full = _fir_inputs()
     fir = FineRefinement(16, map_upsample=4, image_skips=True, full_attention=True)
-    upsampled = rng.normal(size=(2, 16, 16, 24)).astype("float32")
-    texture = rng.normal(size=(2, 5, 32)).astype("float32")
-    localisation = rng.uniform(size=(2, 8, 8, 1)).astype("float32")
-    full = rng.normal(size=(2, 32, 32, 8)).astype("float32")
     out = fir(upsampled, texture, MASK, localisation, full)
     assert tuple(out["fine"].shape) == (2, 32, 32, 3)
     attention = _np(out["full_word_attention"])
@@ -333,8 +330,10 @@ def test_generator_with_fir_full_attention_returns_its_weights(generator):
     g.build()
     out = g({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
     assert tuple(out["full_word_attention"].shape) == (2, 32 * 32, TOKENS.shape[1])
-    assert "full_word_attention" not in generator({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
+    plain = generator({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
+    assert "full_word_attention" not in plain and "icm_word_attention" not in plain
     assert MIMNetGenerator.from_config(g.get_config()).config.fir_full_attention
+
 
 # ----------------------------------------------------------------------------- TLU
 def test_tlu_is_eq_9_in_0_1():
@@ -534,7 +533,11 @@ def test_icm_word_attention_gives_a_text_context_beyond_the_global_texture():
         icm.localise(texture_a, mask, boundary)
         for weight in icm.global_projection.weights:  # t = W_g mean(t_j) = 0 for every text
             weight.assign(np.zeros(weight.shape, "float32"))
-        a = icm.localise(texture_a, mask, boundary)["manipulated_features"]
+        localised = icm.localise(texture_a, mask, boundary)
+        assert ("word_attention" in localised) == attend  # its weights, (1, 4 * 4, 3), when it has one
+        if attend:
+            assert tuple(localised["word_attention"].shape) == (1, 16, 3)
+        a = localised["manipulated_features"]
         b = icm.localise(texture_b, mask, boundary)["manipulated_features"]
         outputs[attend] = float(np.abs(np.asarray(a) - np.asarray(b)).max())
         restored = CoarseManipulation.from_config(icm.get_config())
