@@ -36,7 +36,7 @@ def score_subset(model_dir: str, num_cases: int) -> dict:
     return subset_scores(run_benchmark(editor, num_cases=num_cases, size=editor.image_size))
 
 
-def ship(checkpoint: str, out: str, benchmark_cases: int = 200, subset_cases: int = 40,
+def ship(checkpoint: str, out: str, benchmark_cases: int = 1000, subset_cases: int = 40,
          log: Callable[[str], None] = print, damsm_dir: str = "") -> list[str]:
     """Packs `checkpoint` (a model directory) into `out`; returns the paths written. The benchmark
     scores Sim / MP with `damsm_dir`'s DAMSM, default the checkpoint's (none: skipped)."""
