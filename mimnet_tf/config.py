@@ -85,6 +85,7 @@ class ModelConfig:
     feature_downsample: int = 8  # F_I and E live at S / feature_downsample
     image_encoder_weights: str = ""  # optional local weights file for the image encoder
     image_encoder_from_damsm: bool = False  # start the image encoder from the DAMSM's (pretrained CNN)
+    generator_init_dir: str = ""  # start the generator from the latest checkpoint of another run's model directory, at any image size (not in the paper)
     use_tlu: bool = True  # False: A = 1 everywhere (ablation "w/o TLU")
     tlu_init_bias: float = 0.0
     num_residual_blocks: int = 2

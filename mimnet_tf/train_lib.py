@@ -141,7 +141,8 @@ def _sample_batch(data: DataConfig, make_dataset: Callable) -> dict:
 
 # ----------------------------------------------------------------------------- model directory
 # Model fields that only say where initial weights come from: a resumed run may change them.
-_INITIALISATION_FIELDS = ("vocab_size", "damsm_dir", "word_vectors", "image_encoder_weights", "stream_dir")
+_INITIALISATION_FIELDS = ("vocab_size", "damsm_dir", "word_vectors", "image_encoder_weights", "stream_dir",
+                          "generator_init_dir")
 
 
 def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:

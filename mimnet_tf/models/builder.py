@@ -138,7 +138,45 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
     if config.model.image_encoder_weights:
         load_image_encoder_weights(model.generator, config.model.image_encoder_weights)
         log(f"Image encoder initialised from {config.model.image_encoder_weights}")
+    if config.model.generator_init_dir:
+        own = config.train.model_dir and tf.train.latest_checkpoint(os.path.join(config.train.model_dir,
+                                                                                  CHECKPOINT_SUBDIR))
+        if own:  # a resumed run: its own checkpoint replaces the weights anyway
+            log(f"--generator_init_dir not read: resuming {own}")
+        else:
+            path = init_generator_from(model.generator, config.model.generator_init_dir, config.model, vocab)
+            log(f"Generator initialised from {path}")
     return model
+
+
+# Model fields a generator initialisation may differ in: the image size (every generator weight is
+# a convolution, an attention projection or the memory, none shaped by it) and where weights came from.
+_SIZE_FREE_FIELDS = ("image_size", "vocab_size", "damsm_dir", "word_vectors", "image_encoder_weights",
+                     "image_encoder_from_damsm", "generator_init_dir", "stream_dir", "freeze_text_encoder")
+
+
+def init_generator_from(generator, model_dir: str, model_config, vocab: Vocabulary) -> str:
+    """Loads the latest generator weights of another run (e.g. 64 px ones into a 128 px model).
+
+    Raises:
+        FileNotFoundError: `model_dir` has no config, vocabulary or checkpoint.
+        ValueError: its vocabulary or architecture differs from this model's (named).
+    """
+    config_path = os.path.join(model_dir, CONFIG_FILENAME)
+    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    if not os.path.exists(config_path) or not path:
+        raise FileNotFoundError(f"--generator_init_dir={model_dir}: expected a model directory written by "
+                                f"mimnet_tf.train ({CONFIG_FILENAME}, {VOCAB_FILENAME}, {CHECKPOINT_SUBDIR}/)")
+    if Vocabulary.load(model_dir).words != vocab.words:
+        raise ValueError(f"--generator_init_dir={model_dir}: trained with another vocabulary than this run's")
+    source = RunConfig.load(config_path).model
+    changed = [f"--{field.name}: {getattr(source, field.name)!r} there, {getattr(model_config, field.name)!r} here"
+               for field in dataclasses.fields(source)
+               if field.name not in _SIZE_FREE_FIELDS and getattr(source, field.name) != getattr(model_config, field.name)]
+    if changed:
+        raise ValueError(f"--generator_init_dir={model_dir} holds another architecture ({'; '.join(changed)})")
+    restore_generator(generator, path)
+    return path
 
 
 def load_image_encoder_weights(generator, path: str) -> None:

@@ -307,7 +307,7 @@ def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy:
     if own_writer:
         writer = summaries.TrainingLog(config.model_dir, enabled=chief)
     say = log if chief else (lambda _: None)
-    say(f"Resumed from {restored} at step {start}" if restored else f"Training from scratch in {config.model_dir}")
+    say(f"Resumed from {restored} at step {start}" if restored else f"Starting at step 0 in {config.model_dir}")
     if start >= total:
         say(f"Step {start} >= the run's {total} steps: nothing to train")
 

@@ -6,6 +6,7 @@ the random-attention path of Eq. 16), word attention / FIR (Eq. 10), TLU (Eq. 9)
 the text-adaptive discriminator (Eq. 12-13), and the config round trip of every layer.
 """
 import dataclasses
+import os
 
 import keras
 import numpy as np
@@ -172,6 +173,46 @@ def test_build_mimnet_initialises_the_embedding_from_word_vectors(tmp_path):
     for word, vector in vectors.items():
         np.testing.assert_array_equal(table[_VOCAB.lookup(word)], vector)
     assert any("2/6 words found" in line for line in logged), logged
+
+
+def _save_generator_dir(model_dir, config, model):
+    from mimnet_tf.training.checkpointing import save_generator
+
+    os.makedirs(model_dir, exist_ok=True)
+    config.save(os.path.join(model_dir, "config.json"))
+    _VOCAB.save(model_dir)
+    save_generator(model.generator, os.path.join(model_dir, "checkpoints"), step=7)
+
+
+def test_generator_init_dir_starts_a_larger_model_from_a_smaller_ones_generator(tmp_path):
+    """`--generator_init_dir`: a 64 px run starts from a 32 px run's generator (every weight
+    carried over, the discriminators left as built); another architecture or no checkpoint is
+    refused with the flag's name."""
+    small = testing.tiny_run_config("", "", image_size=32)
+    keras.utils.set_random_seed(1)
+    source = build_mimnet(small, _VOCAB, log=lambda *_: None)
+    _save_generator_dir(str(tmp_path / "small"), small, source)
+
+    large = testing.tiny_run_config("", "", image_size=64)
+    large = dataclasses.replace(large, model=dataclasses.replace(large.model, generator_init_dir=str(tmp_path / "small")))
+    logged = []
+    keras.utils.set_random_seed(2)
+    model = build_mimnet(large, _VOCAB, log=logged.append)
+    assert model.generator.config.image_size == 64
+    for got, want in zip(model.generator.weights, source.generator.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=got.path)
+    assert any("Generator initialised from" in line and "ckpt-7" in line for line in logged), logged
+    keras.utils.set_random_seed(2)
+    fresh = build_mimnet(dataclasses.replace(large, model=dataclasses.replace(large.model, generator_init_dir="")),
+                         _VOCAB, log=lambda *_: None)
+    assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(fresh.generator.weights, model.generator.weights))
+
+    wider = dataclasses.replace(large, model=dataclasses.replace(large.model, base_channels=16))
+    with pytest.raises(ValueError, match="generator_init_dir.*--base_channels: 8 there, 16 here"):
+        build_mimnet(wider, _VOCAB, log=lambda *_: None)
+    missing = dataclasses.replace(large, model=dataclasses.replace(large.model, generator_init_dir=str(tmp_path / "none")))
+    with pytest.raises(FileNotFoundError, match="generator_init_dir=.*none"):
+        build_mimnet(missing, _VOCAB, log=lambda *_: None)
 
 
 # ----------------------------------------------------------------------------- memory bank
