@@ -213,6 +213,12 @@ def test_generator_init_dir_starts_a_larger_model_from_a_smaller_ones_generator(
     missing = dataclasses.replace(large, model=dataclasses.replace(large.model, generator_init_dir=str(tmp_path / "none")))
     with pytest.raises(FileNotFoundError, match="generator_init_dir=.*none"):
         build_mimnet(missing, _VOCAB, log=lambda *_: None)
+    # A resumed run (its model directory has a checkpoint) does not read the init directory.
+    _save_generator_dir(str(tmp_path / "resumed"), large, model)
+    resumed = dataclasses.replace(missing, train=dataclasses.replace(missing.train, model_dir=str(tmp_path / "resumed")))
+    logged = []
+    build_mimnet(resumed, _VOCAB, log=logged.append)
+    assert any("--generator_init_dir not read: resuming" in line for line in logged), logged
 
 
 # ----------------------------------------------------------------------------- memory bank
