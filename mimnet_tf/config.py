@@ -117,6 +117,17 @@ class ModelConfig:
     mirrorgan_stages: int = 2
 
 
+# Model fields that only say where initial weights come from: a resumed run may change them.
+INITIALISATION_FIELDS = ("vocab_size", "damsm_dir", "word_vectors", "image_encoder_weights", "stream_dir",
+                         "generator_init_dir")
+
+
+def model_differences(old: ModelConfig, new: ModelConfig, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """(field, old value, new value) of every ModelConfig field not in `ignore` that differs."""
+    return [(field.name, getattr(old, field.name), getattr(new, field.name)) for field in dataclasses.fields(old)
+            if field.name not in ignore and getattr(old, field.name) != getattr(new, field.name)]
+
+
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
     """Eq. 20 (generator) and Eq. 21 (discriminator) weights, plus optional extra terms."""

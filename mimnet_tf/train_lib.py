@@ -140,11 +140,6 @@ def _sample_batch(data: DataConfig, make_dataset: Callable) -> dict:
 
 
 # ----------------------------------------------------------------------------- model directory
-# Model fields that only say where initial weights come from: a resumed run may change them.
-_INITIALISATION_FIELDS = ("vocab_size", "damsm_dir", "word_vectors", "image_encoder_weights", "stream_dir",
-                          "generator_init_dir")
-
-
 def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
     """Refuses a model directory whose config.json or vocab.txt describes another model.
 
@@ -160,13 +155,8 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
         raise SetupError(f"{model_dir} holds a model trained with another vocabulary than "
                          f"{config.data.resolved_prepared_dir}: choose a new --model_dir")
     previous = RunConfig.load(path)
-    changed = []
-    for field in dataclasses.fields(previous.model):
-        if field.name in _INITIALISATION_FIELDS:
-            continue
-        old, new = getattr(previous.model, field.name), getattr(config.model, field.name)
-        if old != new:
-            changed.append(f"--{field.name}: {old!r} -> {new!r}")
+    changed = [f"--{name}: {old!r} -> {new!r}" for name, old, new in
+               config_lib.model_differences(previous.model, config.model, ignore=config_lib.INITIALISATION_FIELDS)]
     if previous.data.image_size != config.data.image_size:
         changed.append(f"--image_size: {previous.data.image_size} -> {config.data.image_size}")
     if previous.data.max_words != config.data.max_words:

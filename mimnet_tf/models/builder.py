@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import tensorflow as tf
 
-from mimnet_tf.config import RunConfig
+from mimnet_tf.config import INITIALISATION_FIELDS, RunConfig, model_differences
 from mimnet_tf.data.text import VOCAB_FILENAME, Vocabulary
 from mimnet_tf.training.checkpointing import layer_variables, restore_generator
 
@@ -149,10 +149,10 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
     return model
 
 
-# Model fields a generator initialisation may differ in: the image size (every generator weight is
-# a convolution, an attention projection or the memory, none shaped by it) and where weights came from.
-_SIZE_FREE_FIELDS = ("image_size", "vocab_size", "damsm_dir", "word_vectors", "image_encoder_weights",
-                     "image_encoder_from_damsm", "generator_init_dir", "stream_dir", "freeze_text_encoder")
+# Model fields a generator initialisation may differ in: where weights came from, whether the text
+# encoder trains, and the image size (every generator weight is a convolution, an attention
+# projection or the memory, none shaped by it).
+_SIZE_FREE_FIELDS = INITIALISATION_FIELDS + ("image_size", "image_encoder_from_damsm", "freeze_text_encoder")
 
 
 def init_generator_from(generator, model_dir: str, model_config, vocab: Vocabulary) -> str:
@@ -170,9 +170,8 @@ def init_generator_from(generator, model_dir: str, model_config, vocab: Vocabula
     if Vocabulary.load(model_dir).words != vocab.words:
         raise ValueError(f"--generator_init_dir={model_dir}: trained with another vocabulary than this run's")
     source = RunConfig.load(config_path).model
-    changed = [f"--{field.name}: {getattr(source, field.name)!r} there, {getattr(model_config, field.name)!r} here"
-               for field in dataclasses.fields(source)
-               if field.name not in _SIZE_FREE_FIELDS and getattr(source, field.name) != getattr(model_config, field.name)]
+    changed = [f"--{name}: {there!r} there, {here!r} here"
+               for name, there, here in model_differences(source, model_config, ignore=_SIZE_FREE_FIELDS)]
     if changed:
         raise ValueError(f"--generator_init_dir={model_dir} holds another architecture ({'; '.join(changed)})")
     restore_generator(generator, path)

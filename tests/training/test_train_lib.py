@@ -157,3 +157,22 @@ def test_nan_guard_keeps_the_last_checkpoint(reference):
     state = harness.checkpoint_state(os.path.join(folder, f"ckpt-{STEPS}"))
     assert all(np.all(np.isfinite(v)) for v in state.values() if v.dtype.kind == "f")
     assert json.loads(open(os.path.join(model_dir, summaries.JSONL_FILENAME)).readlines()[-1])["non_finite"]
+
+
+def test_a_model_directory_refuses_another_architecture_but_not_other_initial_weights(tmp_path):
+    """`check_model_dir`: a rerun may name other initial weights (damsm_dir, generator_init_dir, ...)
+    but not another architecture, image size or vocabulary; the error names what changed."""
+    from mimnet_tf import testing
+
+    vocab = text.Vocabulary(["<pad>", "<unk>", "red", "bird"])
+    config = testing.tiny_run_config("", str(tmp_path))
+    train_lib.write_model_dir(str(tmp_path), config, vocab)
+    train_lib.check_model_dir(str(tmp_path), config, vocab)  # the same run
+    rerun = dataclasses.replace(config, model=dataclasses.replace(config.model, damsm_dir="runs/damsm",
+                                                                  generator_init_dir="runs/small"))
+    train_lib.check_model_dir(str(tmp_path), rerun, vocab)
+    wider = dataclasses.replace(config, model=dataclasses.replace(config.model, base_channels=16))
+    with pytest.raises(train_lib.SetupError, match="--base_channels: 8 -> 16"):
+        train_lib.check_model_dir(str(tmp_path), wider, vocab)
+    with pytest.raises(train_lib.SetupError, match="another vocabulary"):
+        train_lib.check_model_dir(str(tmp_path), config, text.Vocabulary(["<pad>", "<unk>", "blue"]))
