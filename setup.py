@@ -39,12 +39,12 @@ ENTRY_POINTS = {
         "mimnet-generate=mimnet_tf.generate:run",
         "mimnet-prepare=mimnet_tf.data.prepare:run",
         "mimnet-synthbirds=mimnet_tf.data.synthbirds.__main__:run",
-        "mimnet-export-savedmodel=export.saved_model:run",
-        "mimnet-export-tflite=export.tflite:run",
-        "mimnet-export-onnx=export.onnx:run",
-        "mimnet-serve=serving.server:run",
-        "mimnet-client=serving.client:run",
-        "mimnet-tflite-edit=serving.tflite_edit:run",
+        "mimnet-export-savedmodel=mimnet_tf.export.saved_model:run",
+        "mimnet-export-tflite=mimnet_tf.export.tflite:run",
+        "mimnet-export-onnx=mimnet_tf.export.onnx:run",
+        "mimnet-serve=mimnet_tf.serving.server:run",
+        "mimnet-client=mimnet_tf.serving.client:run",
+        "mimnet-tflite-edit=mimnet_tf.serving.tflite_edit:run",
     ]
 }
 
@@ -55,7 +55,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["mimnet_tf", "mimnet_tf.*", "export", "export.*", "serving", "serving.*"]),
+    packages=find_packages(include=["mimnet_tf", "mimnet_tf.*"]),
     package_data={"mimnet_tf": ["data/synthbirds/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

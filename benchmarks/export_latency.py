@@ -65,7 +65,7 @@ def p50_milliseconds(run, example: dict, repeats: int, warmup: int) -> float:
 
 
 def keras_runner(trained):
-    from export import signatures
+    from mimnet_tf.export import signatures
 
     def run(image, token_ids):
         outputs = signatures.run_generator(trained.generator, image, token_ids)
@@ -77,7 +77,7 @@ def keras_runner(trained):
 def saved_model_runner(path: str):
     import tensorflow as tf
 
-    from export import signatures
+    from mimnet_tf.export import signatures
 
     function = tf.saved_model.load(path).signatures[signatures.EDIT_TENSORS]
 
@@ -90,7 +90,7 @@ def saved_model_runner(path: str):
 def onnx_runner(path: str, threads: int):
     import onnxruntime
 
-    from export import signatures
+    from mimnet_tf.export import signatures
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -105,11 +105,11 @@ def onnx_runner(path: str, threads: int):
 
 def benchmark_size(size: int, model_dir: str, root: str, config: BenchmarkConfig, trained_model: bool) -> list[dict]:
     """Exports every format of one model and measures it; returns table rows."""
-    from export import common
-    from export.onnx import export_onnx
-    from export.saved_model import export_saved_model
-    from export.tflite import VARIANTS, export_tflite
-    from serving.tflite_edit import LiteRTModel
+    from mimnet_tf.export import common
+    from mimnet_tf.export.onnx import export_onnx
+    from mimnet_tf.export.saved_model import export_saved_model
+    from mimnet_tf.export.tflite import VARIANTS, export_tflite
+    from mimnet_tf.serving.tflite_edit import LiteRTModel
 
     trained = common.load_checkpoint(model_dir)
     examples = common.parity_batches(trained, config.parity_examples)

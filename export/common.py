@@ -1,7 +1,7 @@
 """What every export shares: loading a model directory, parity data and numbers, metadata files.
 
 Every exporter (SavedModel, TFLite, ONNX) loads the generator with `load_checkpoint`, wraps
-`export.signatures.run_generator`, writes a metadata JSON with `write_metadata` (TFLite and ONNX:
+`mimnet_tf.export.signatures.run_generator`, writes a metadata JSON with `write_metadata` (TFLite and ONNX:
 the SavedModel carries its signatures), and checks itself against the Keras model on
 `parity_batches` with `max_abs_diff` / `unit_psnr`.
 """
@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from export import signatures
+from mimnet_tf.export import signatures
 from mimnet_tf.data import text
 from mimnet_tf.images import to_model_range
 

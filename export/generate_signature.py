@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from export import signatures
+from mimnet_tf.export import signatures
 from mimnet_tf.data import text
 
 GENERATE = "generate"

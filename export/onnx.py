@@ -1,6 +1,6 @@
 """Exports a trained generator to ONNX with tf2onnx (opset 17) and checks it in onnxruntime.
 
-    python -m export.onnx --checkpoint=runs/synthbirds --out=models/onnx
+    python -m mimnet_tf.export.onnx --checkpoint=runs/synthbirds --out=models/onnx
 
 Writes `mimnet.onnx` (inputs `image` float32 (B, S, S, 3) in [-1, 1], `token_ids` int32 (B, L);
 outputs `edited_image`, `localisation_map`; B dynamic), `mimnet.json` (the same metadata as the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from export import common, signatures
+from mimnet_tf.export import common, signatures
 from mimnet_tf.config import ExportConfig
 
 MODEL_FILENAME = "mimnet.onnx"
@@ -58,7 +58,7 @@ def main(config: ExportConfig) -> None:
 
 
 def run() -> None:
-    from export import cli
+    from mimnet_tf.export import cli
 
     cli.run_entry_point(main, "checkpoint", "out", "opset")
 

@@ -1,6 +1,6 @@
 """Exports a trained generator as a TF Serving SavedModel (`edit`, `edit_tensors`, `serving_default`).
 
-    python -m export.saved_model --checkpoint=runs/synthbirds --out=models/mimnet/1
+    python -m mimnet_tf.export.saved_model --checkpoint=runs/synthbirds --out=models/mimnet/1
 
 `--out` is a version directory of TF Serving's layout (`<base path>/<version number>`); the
 vocabulary becomes `assets/vocab.txt` inside it. After writing, the SavedModel is loaded back
@@ -14,7 +14,7 @@ import tempfile
 
 import tensorflow as tf
 
-from export import common, signatures
+from mimnet_tf.export import common, signatures
 from mimnet_tf.config import ExportConfig
 
 
@@ -62,7 +62,7 @@ def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
 
 def export_mirrorgan_saved_model(model_dir: str, out_dir: str) -> str:
     """A MirrorGAN model directory -> SavedModel with `generate` (text -> PNG bytes) signatures."""
-    from export.generate_signature import export_generate_saved_model
+    from mimnet_tf.export.generate_signature import export_generate_saved_model
     from mimnet_tf.models.mirrorgan import load_mirrorgan
 
     check_version_dir(out_dir)
@@ -94,7 +94,7 @@ def main(config: ExportConfig) -> None:
 
 
 def run() -> None:
-    from export import cli
+    from mimnet_tf.export import cli
 
     cli.run_entry_point(main, "checkpoint", "out")
 

@@ -1,6 +1,6 @@
 """Exports a trained generator to TFLite (LiteRT): builtin ops only, static shapes, one signature.
 
-    python -m export.tflite --checkpoint=runs/synthbirds --out=models/tflite \\
+    python -m mimnet_tf.export.tflite --checkpoint=runs/synthbirds --out=models/tflite \\
         --variants=fp32,fp16,dynamic,int8
 
 Each variant is `mimnet_<variant>.tflite` with `mimnet_<variant>.json` beside it (tensors, input
@@ -19,7 +19,7 @@ import warnings
 
 import tensorflow as tf
 
-from export import common, signatures
+from mimnet_tf.export import common, signatures
 from mimnet_tf.config import ExportConfig
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
@@ -129,7 +129,7 @@ def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_sampl
 
 def tflite_runner(path: str):
     """(image, token_ids) -> outputs with the LiteRT interpreter (the one the apps use)."""
-    from serving.tflite_edit import LiteRTModel
+    from mimnet_tf.serving.tflite_edit import LiteRTModel
 
     model = LiteRTModel(path)
     return model.run
@@ -156,7 +156,7 @@ def main(config: ExportConfig) -> None:
 
 
 def run() -> None:
-    from export import cli
+    from mimnet_tf.export import cli
 
     cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size")
 

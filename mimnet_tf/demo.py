@@ -74,10 +74,10 @@ def short_training(config, out: str) -> str:
 def export_all(model_dir: str, out: str, data_config) -> dict:
     """Exports every format; the int8 TFLite calibrates on `data_config`'s training images (the
     demo's own SynthBirds, also for a shipped model whose config names another data directory)."""
-    from export.common import load_checkpoint
-    from export.onnx import export_onnx
-    from export.saved_model import export_saved_model
-    from export.tflite import export_tflite
+    from mimnet_tf.export.common import load_checkpoint
+    from mimnet_tf.export.onnx import export_onnx
+    from mimnet_tf.export.saved_model import export_saved_model
+    from mimnet_tf.export.tflite import export_tflite
 
     trained = load_checkpoint(model_dir)
     trained = trained._replace(config=dataclasses.replace(trained.config, data=data_config))

@@ -172,7 +172,7 @@ class GeneratorEditor(ModelEditor):
 
 
 class SavedModelEditor(ModelEditor):
-    """Edits with the `edit_tensors` signature of a SavedModel written by export.saved_model.
+    """Edits with the `edit_tensors` signature of a SavedModel written by mimnet_tf.export.saved_model.
 
     Image size and caption length come from the signature's input specs, the vocabulary from
     the SavedModel's assets/vocab.txt.
@@ -183,13 +183,13 @@ class SavedModelEditor(ModelEditor):
     def __init__(self, path: str, name: str = ""):
         import tensorflow as tf
 
-        from export import signatures
+        from mimnet_tf.export import signatures
 
         self.path = path
         loaded = tf.saved_model.load(path)
         if signatures.EDIT_TENSORS not in loaded.signatures:
             raise ValueError(f"{path}: the SavedModel has no {signatures.EDIT_TENSORS!r} signature "
-                             f"(found {sorted(loaded.signatures)}); export it with python -m export.saved_model")
+                             f"(found {sorted(loaded.signatures)}); export it with python -m mimnet_tf.export.saved_model")
         self._loaded = loaded  # keeps the variables alive
         self._function = loaded.signatures[signatures.EDIT_TENSORS]
         specs = self._function.structured_input_signature[1]
@@ -203,7 +203,7 @@ class SavedModelEditor(ModelEditor):
     def _run(self, model_images, token_ids):
         import tensorflow as tf
 
-        from export import signatures
+        from mimnet_tf.export import signatures
 
         outputs = self._function(image=tf.constant(model_images, tf.float32), token_ids=tf.constant(token_ids, tf.int32))
         return {"edited": outputs[signatures.EDITED_IMAGE].numpy(),
@@ -216,7 +216,7 @@ class LiteRTEditor(ModelEditor):
     name = "tflite"
 
     def __init__(self, path: str, name: str = "", num_threads: int = 1):
-        from serving.tflite_edit import LiteRTModel
+        from mimnet_tf.serving.tflite_edit import LiteRTModel
 
         self.path = path
         self.model = LiteRTModel(path, num_threads)

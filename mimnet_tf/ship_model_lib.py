@@ -43,7 +43,7 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
          log: Callable[[str], None] = print, damsm_dir: str = "") -> list[str]:
     """Packs `checkpoint` (a model directory) into `out`; returns the paths written. The benchmark
     scores Sim / MP with `damsm_dir`'s DAMSM, default the checkpoint's (none: skipped)."""
-    from export.common import load_checkpoint
+    from mimnet_tf.export.common import load_checkpoint
     from mimnet_tf.models.builder import CONFIG_FILENAME
 
     if not out:

@@ -1,9 +1,9 @@
 """gRPC client of the `edit` signature (TF Serving's PredictionService, via tensorflow-serving-api).
 
-    python -m serving.client --server=localhost:8500 --image=bird.jpg \\
+    python -m mimnet_tf.serving.client --server=localhost:8500 --image=bird.jpg \\
         --text="this bird has a red crown and blue wings" --out=edited.png
 
-Works against `tensorflow/serving` and `python -m serving.server` alike. The tensor names are
+Works against `tensorflow/serving` and `python -m mimnet_tf.serving.server` alike. The tensor names are
 read from the model's signature metadata (GetModelMetadata), not assumed: the image input is the
 string input whose name mentions "image", the text input the other one; the outputs are the
 string outputs naming "image" and "map". Writes the edited image and, beside it (or at

@@ -21,7 +21,7 @@ import threading
 import grpc
 import numpy as np
 
-from serving.servable import ServingError, TensorSpec, invalid
+from mimnet_tf.serving.servable import ServingError, TensorSpec, invalid
 
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>:predict|/metadata)?$")
 _HTTP_STATUS = {

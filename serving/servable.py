@@ -18,7 +18,7 @@ import re
 import grpc
 import numpy as np
 
-from export import signatures
+from mimnet_tf.export import signatures
 from mimnet_tf import images
 from mimnet_tf.data import text
 
@@ -75,12 +75,12 @@ def latest_version(base_path: str) -> tuple[int, str]:
     """(version, directory) of the highest numbered SavedModel under base_path, as TF Serving picks."""
     if not os.path.isdir(base_path):
         raise FileNotFoundError(f"--model_base_path={base_path}: no such directory (expected <base>/<version>/"
-                                "saved_model.pb, written by export.saved_model)")
+                                "saved_model.pb, written by mimnet_tf.export.saved_model)")
     versions = [int(d) for d in os.listdir(base_path)
                 if d.isdigit() and os.path.isfile(os.path.join(base_path, d, "saved_model.pb"))]
     if not versions:
         raise FileNotFoundError(f"--model_base_path={base_path}: no version directory with a saved_model.pb "
-                                "(export one with python -m export.saved_model --out=<base>/1)")
+                                "(export one with python -m mimnet_tf.export.saved_model --out=<base>/1)")
     version = max(versions)
     return version, os.path.join(base_path, str(version))
 

@@ -1,6 +1,6 @@
 """A TF Serving-compatible model server for the exported SavedModel (gRPC + REST, dynamic batching).
 
-    python -m serving.server --model_base_path=models/mimnet --port=8500 --rest_api_port=8501 \\
+    python -m mimnet_tf.serving.server --model_base_path=models/mimnet --port=8500 --rest_api_port=8501 \\
         --batching_parameters_file=serving/batching_parameters.txt
 
 Speaks TF Serving's gRPC API (`PredictionService.Predict`, `GetModelMetadata`;
@@ -22,8 +22,8 @@ import threading
 import grpc
 import numpy as np
 
-from serving import batching
-from serving.servable import RequestLimits, Servable, ServingError, invalid, latest_version
+from mimnet_tf.serving import batching
+from mimnet_tf.serving.servable import RequestLimits, Servable, ServingError, invalid, latest_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +155,7 @@ class ModelServer:
     def start(self) -> "ModelServer":
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-        from serving.rest import RestServer
+        from mimnet_tf.serving.rest import RestServer
 
         # gRPC's own limit sits above ours so an oversized request gets INVALID_ARGUMENT, not
         # gRPC's RESOURCE_EXHAUSTED.

@@ -1,6 +1,6 @@
 """Edits an image with an exported TFLite model in the LiteRT interpreter, as the Android app does.
 
-    python -m serving.tflite_edit --model=models/tflite/mimnet_fp32.tflite \\
+    python -m mimnet_tf.serving.tflite_edit --model=models/tflite/mimnet_fp32.tflite \\
         --image=bird.png --text="this bird has a red crown" --out=edited.png
 
 The model's metadata JSON (beside it) gives the tensor names, input size and vocabulary file;
@@ -39,10 +39,10 @@ class LiteRTModel:
         from ai_edge_litert.interpreter import Interpreter
 
         if not os.path.isfile(model_path):
-            raise FileNotFoundError(f"--model={model_path}: no such file (a .tflite written by export.tflite)")
+            raise FileNotFoundError(f"--model={model_path}: no such file (a .tflite written by mimnet_tf.export.tflite)")
         meta_file = metadata_path(model_path)
         if not os.path.isfile(meta_file):
-            raise FileNotFoundError(f"{meta_file} is missing: export.tflite writes it beside each model")
+            raise FileNotFoundError(f"{meta_file} is missing: mimnet_tf.export.tflite writes it beside each model")
         with open(meta_file, encoding="utf-8") as f:
             self.metadata = json.load(f)
         self.interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
@@ -138,7 +138,7 @@ def main(argv) -> None:
 def run() -> None:
     from absl import app, flags
 
-    flags.DEFINE_string("model", None, "A .tflite file written by export.tflite.")
+    flags.DEFINE_string("model", None, "A .tflite file written by mimnet_tf.export.tflite.")
     flags.DEFINE_string("image", None, "The image to edit (PNG or JPEG).")
     flags.DEFINE_string("text", None, "The sentence describing the wanted image.")
     flags.DEFINE_string("out", "edited.png", "Where to write the edited image.")

@@ -179,7 +179,7 @@ def test_cli_edits_and_names_unknown_words(tiny_model_dir, picture, tmp_path):
 @pytest.mark.slow
 def test_exported_models_edit_like_the_checkpoint(tmp_path_factory, tiny_editor, picture, tmp_path):
     """--model runs the same edit on a SavedModel (edit_tensors) and a TFLite file (LiteRT)."""
-    from export.tflite import export_tflite
+    from mimnet_tf.export.tflite import export_tflite
     from mimnet_tf.editors import LiteRTEditor, SavedModelEditor, load_editor
     from tests.export import artifacts
 

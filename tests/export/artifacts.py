@@ -36,7 +36,7 @@ def model_dir(basetemp: str) -> str:
 
 @functools.cache
 def trained(basetemp: str):
-    from export import common
+    from mimnet_tf.export import common
 
     return common.load_checkpoint(model_dir(basetemp))
 
@@ -44,7 +44,7 @@ def trained(basetemp: str):
 @functools.cache
 def saved_model_base(basetemp: str) -> str:
     """`<root>/models/mimnet` holding version 1 (TF Serving's layout)."""
-    from export.saved_model import export_saved_model
+    from mimnet_tf.export.saved_model import export_saved_model
 
     base = os.path.join(_root(basetemp), "models", MODEL_NAME)
     export_saved_model(trained(basetemp), os.path.join(base, "1"))
@@ -53,7 +53,7 @@ def saved_model_base(basetemp: str) -> str:
 
 @functools.cache
 def tflite_paths(basetemp: str) -> dict:
-    from export.tflite import VARIANTS, export_tflite
+    from mimnet_tf.export.tflite import VARIANTS, export_tflite
 
     return export_tflite(trained(basetemp), os.path.join(_root(basetemp), "tflite"), VARIANTS,
                          representative_samples=16)
@@ -61,14 +61,14 @@ def tflite_paths(basetemp: str) -> dict:
 
 @functools.cache
 def onnx_path(basetemp: str) -> str:
-    from export.onnx import export_onnx
+    from mimnet_tf.export.onnx import export_onnx
 
     return export_onnx(trained(basetemp), os.path.join(_root(basetemp), "onnx"), opset=17)
 
 
 @functools.cache
 def parity_examples(basetemp: str) -> tuple:
-    from export import common
+    from mimnet_tf.export import common
 
     return tuple(common.parity_batches(trained(basetemp), 4))
 

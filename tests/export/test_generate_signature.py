@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.generate_signature import (
+from mimnet_tf.export.generate_signature import (
     GENERATE, GENERATE_TENSORS, GENERATED_IMAGE, GENERATED_IMAGE_BYTES, GenerateModule, export_generate_saved_model,
     row_noise)
 from mimnet_tf.data.text import Vocabulary

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
-from export import common
-from export.onnx import onnx_runner
+from mimnet_tf.export import common
+from mimnet_tf.export.onnx import onnx_runner
 
 pytestmark = pytest.mark.slow
 

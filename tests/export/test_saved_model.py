@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from export import common, saved_model, signatures
+from mimnet_tf.export import common, saved_model, signatures
 from mimnet_tf import images
 from mimnet_tf.config import ExportConfig
 
@@ -177,7 +177,7 @@ def test_main_names_a_missing_checkpoint(tmp_path):
 
 
 def test_entry_point_prints_one_line_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "export.saved_model", f"--checkpoint={tmp_path / 'missing'}",
+    result = subprocess.run([sys.executable, "-m", "mimnet_tf.export.saved_model", f"--checkpoint={tmp_path / 'missing'}",
                              f"--out={tmp_path / 'm' / '1'}"], capture_output=True, text=True, cwd=ROOT,
                             timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 2

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from export import signatures
+from mimnet_tf.export import signatures
 from mimnet_tf import images
 
 

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from export import common, tflite
-from serving.tflite_edit import LiteRTModel
+from mimnet_tf.export import common, tflite
+from mimnet_tf.serving.tflite_edit import LiteRTModel
 
 pytestmark = pytest.mark.slow
 

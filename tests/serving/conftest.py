@@ -12,8 +12,8 @@ SERVING_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."
 
 @pytest.fixture(scope="session")
 def server(model_base_path):
-    """The serving.server over the SavedModel on 127.0.0.1, free ports, the shipped batching file."""
-    from serving.server import ModelServer, ServerConfig
+    """The mimnet_tf.serving.server over the SavedModel on 127.0.0.1, free ports, the shipped batching file."""
+    from mimnet_tf.serving.server import ModelServer, ServerConfig
 
     config = ServerConfig(model_base_path=model_base_path, port=0, rest_api_port=0,
                           batching_parameters_file=os.path.join(SERVING_DIR, "batching_parameters.txt"),
@@ -25,7 +25,7 @@ def server(model_base_path):
 
 @pytest.fixture(scope="session")
 def client(server):
-    from serving.client import ClientConfig, EditClient
+    from mimnet_tf.serving.client import ClientConfig, EditClient
 
     with EditClient(ClientConfig(server=f"127.0.0.1:{server.grpc_port}", timeout_seconds=30.0)) as client:
         yield client

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from serving import batching
+from mimnet_tf.serving import batching
 
 SERVING_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "serving"))
 

@@ -1,4 +1,4 @@
-"""serving.server over loopback: the gRPC client, REST, bad requests, a fuzz run and a load test."""
+"""mimnet_tf.serving.server over loopback: the gRPC client, REST, bad requests, a fuzz run and a load test."""
 import base64
 import json
 import os
@@ -17,7 +17,7 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from export import common
+from mimnet_tf.export import common
 from mimnet_tf import images
 
 pytestmark = pytest.mark.slow
@@ -278,7 +278,7 @@ def test_fuzz_1000_malformed_requests_then_a_valid_one(stub, server, client):
 
 
 def test_load_8_clients_40_requests_each(server):
-    from serving.client import ClientConfig, EditClient
+    from mimnet_tf.serving.client import ClientConfig, EditClient
 
     clients, per_client = 8, 40
     latencies, errors = [], []
@@ -326,7 +326,7 @@ def test_client_entry_point_writes_both_pngs_and_reports_errors(server, tmp_path
     image_path = tmp_path / "in.png"
     image_path.write_bytes(_png(7, height=30, width=20))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "serving.client", f"--server=127.0.0.1:{server.grpc_port}",
+    command = [sys.executable, "-m", "mimnet_tf.serving.client", f"--server=127.0.0.1:{server.grpc_port}",
                f"--image={image_path}", f"--out={tmp_path / 'out.png'}", "--timeout=30"]
     # Both runs at once: each spends most of its time importing TensorFlow.
     good, bad = (subprocess.Popen(command + [text], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -341,7 +341,7 @@ def test_client_entry_point_writes_both_pngs_and_reports_errors(server, tmp_path
 
 
 def test_shipped_tf_serving_files_name_the_model_ports_and_batching(tmp_path):
-    from serving.server import model_from_config_file
+    from mimnet_tf.serving.server import model_from_config_file
 
     serving_dir = os.path.join(ROOT, "serving")
     assert model_from_config_file(os.path.join(serving_dir, "models.config")) == ("mimnet", "/models/mimnet")

@@ -1,4 +1,4 @@
-"""serving.tflite_edit: the LiteRT runner the apps mirror (tokenizer, value ranges, sizes, CLI)."""
+"""mimnet_tf.serving.tflite_edit: the LiteRT runner the apps mirror (tokenizer, value ranges, sizes, CLI)."""
 import os
 import subprocess
 import sys
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import common
+from mimnet_tf.export import common
 from mimnet_tf import images
 from mimnet_tf.data import text
-from serving.tflite_edit import TFLiteEditor
+from mimnet_tf.serving.tflite_edit import TFLiteEditor
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -62,7 +62,7 @@ def test_edit_returns_images_at_the_input_size(editor):
 def test_entry_point_writes_the_edit_and_the_map_without_tensorflow(tflite_paths, tmp_path):
     image_path = tmp_path / "bird.png"
     images.save_image(str(image_path), np.random.default_rng(1).integers(0, 256, (40, 30, 3), dtype=np.uint8))
-    command = [sys.executable, "-m", "serving.tflite_edit", f"--model={tflite_paths['int8']}", f"--image={image_path}", f"--out={tmp_path / 'out.png'}"]
+    command = [sys.executable, "-m", "mimnet_tf.serving.tflite_edit", f"--model={tflite_paths['int8']}", f"--image={image_path}", f"--out={tmp_path / 'out.png'}"]
     result = subprocess.run(command + ["--text=a blue crown"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert images.load_image(str(tmp_path / "out.png")).shape == (40, 30, 3)
@@ -72,7 +72,7 @@ def test_entry_point_writes_the_edit_and_the_map_without_tensorflow(tflite_paths
     assert result.stderr.strip().splitlines()[-1] == (
         "error: The caption 'zebra' has only words the model does not know: zebra. "
         "Use words from the vocabulary file shipped beside the model.")
-    probe = subprocess.run([sys.executable, "-c", "import sys, serving.tflite_edit as m; "
+    probe = subprocess.run([sys.executable, "-c", "import sys, mimnet_tf.serving.tflite_edit as m; "
                             "m.TFLiteEditor(sys.argv[1]); print('tensorflow' in sys.modules)", tflite_paths["fp32"]],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert probe.stdout.strip().splitlines()[-1] == "False", probe.stderr[-2000:]

@@ -17,7 +17,7 @@ import kotlin.math.floor
 import kotlin.math.roundToInt
 
 /**
- * Runs an exported MIM-Net TFLite model (python -m export.tflite) with the LiteRT Interpreter.
+ * Runs an exported MIM-Net TFLite model (python -m mimnet_tf.export.tflite) with the LiteRT Interpreter.
  *
  * The tensor contract is the one serving/tflite_edit.py runs and tests/serving/test_android.py
  * checks against the metadata JSON written beside each model: signature "serving_default",
