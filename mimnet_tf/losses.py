@@ -11,6 +11,7 @@ from keras import ops
 
 from mimnet_tf.config import SWAP_LOCALISATION_POOLS
 from mimnet_tf.layers.attention import masked_softmax
+from mimnet_tf.layers.resampling import area_downsample
 
 _EPS = 1e-8
 
@@ -47,10 +48,10 @@ def reconstruction_loss(outputs, image, coarse_weight=1.0, fine_weight=1.0, pixe
     where colour swap repainted the input); None is the paper's plain mean.
     """
     size = outputs["coarse"].shape[1:3]
-    coarse_target = ops.image.resize(image, size, interpolation="area")
+    coarse_target = area_downsample(image, size)
     if pixel_weights is None:
         return coarse_weight * l1(outputs["coarse"], coarse_target) + fine_weight * l1(outputs["fine"], image)
-    coarse_weights = ops.image.resize(pixel_weights, size, interpolation="area")
+    coarse_weights = area_downsample(pixel_weights, size)
     coarse = _mean_over_non_batch(coarse_weights * ops.abs(ops.cast(outputs["coarse"], "float32") - coarse_target))
     fine = _mean_over_non_batch(pixel_weights * ops.abs(ops.cast(outputs["fine"], "float32") - image))
     return coarse_weight * coarse + fine_weight * fine
@@ -76,7 +77,7 @@ def swap_localisation_loss(localisation_map, repainted, pool: str = "area", bala
         return ops.max_pool(x, factor, factor) if factor > 1 else x
 
     share = ops.clip(repainted, 0.0, 1.0)
-    target = cell_max(share) if pool == "max" else ops.image.resize(share, size, interpolation="area")
+    target = cell_max(share) if pool == "max" else area_downsample(share, size)
     positive_weight = ops.maximum(cell_max(repainted), 1.0) if balance else 1.0
     a = ops.clip(ops.cast(localisation_map, "float32"), 1e-6, 1.0 - 1e-6)
     return _mean_over_non_batch(-(positive_weight * target * ops.log(a) + (1.0 - target) * ops.log(1.0 - a)))

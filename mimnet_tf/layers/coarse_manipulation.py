@@ -7,14 +7,8 @@ from keras import layers, ops
 from mimnet_tf.layers.attention import WordAttention
 from mimnet_tf.layers.blocks import ResBlock, ToImage, UpBlock
 from mimnet_tf.layers.localisation import TargetLocalisationUnit
+from mimnet_tf.layers.resampling import upsample_map
 from mimnet_tf.layers.text_encoder import masked_mean
-
-
-def upsample_map(values, factor: int):
-    """Nearest upsampling of a (batch, h, w, 1) map by an integer factor."""
-    if factor == 1:
-        return values
-    return ops.repeat(ops.repeat(values, factor, axis=1), factor, axis=2)
 
 
 @keras.saving.register_keras_serializable(package="mimnet_tf")

@@ -6,7 +6,7 @@ from keras import layers, ops
 
 from mimnet_tf.layers.attention import WordAttention
 from mimnet_tf.layers.blocks import LEAK, ResBlock, ToImage, UpBlock
-from mimnet_tf.layers.coarse_manipulation import upsample_map
+from mimnet_tf.layers.resampling import upsample_map
 
 
 @keras.saving.register_keras_serializable(package="mimnet_tf")

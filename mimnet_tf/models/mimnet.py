@@ -18,6 +18,7 @@ from keras import ops
 from mimnet_tf import losses
 from mimnet_tf.config import LossWeights, ModelConfig, TrainConfig
 from mimnet_tf.layers.memory_bank import memory_variables
+from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
 from mimnet_tf.models.gan import GANModel
 from mimnet_tf.models.generator import MIMNetGenerator
@@ -152,7 +153,7 @@ class MIMNet(GANModel):
 
     def _stage_images(self, image, outputs):
         size = outputs["coarse"].shape[1:3]
-        return {"coarse": (ops.image.resize(image, size, interpolation="area"), outputs["coarse"]),
+        return {"coarse": (area_downsample(image, size), outputs["coarse"]),
                 "fine": (image, outputs["fine"])}
 
     def _stage_weight(self, stage):

@@ -32,6 +32,7 @@ from mimnet_tf.config import LossWeights, ModelConfig, RunConfig, TrainConfig
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.images import to_unit_range
 from mimnet_tf.layers.glam_generator import MirrorGANGenerator
+from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.stage_discriminator import StageDiscriminator, downsamples_for
 from mimnet_tf.models.gan import GANModel
 
@@ -146,7 +147,7 @@ class MirrorGAN(GANModel):
         noise = self._noise(NOISE_STREAM, cfg.noise_dim, local_batch)
         condition_noise = self._noise(CONDITION_STREAM, cfg.condition_dim, local_batch)
         wrong_sentence = ops.stop_gradient(self._encode(data["mismatched_token_ids"])["sentence"])
-        reals = [image if size == cfg.image_size else ops.image.resize(image, (size, size), interpolation="area")
+        reals = [image if size == cfg.image_size else area_downsample(image, (size, size))
                  for size in self.generator.sizes]
         with tf.GradientTape() as g_tape:
             text = self._encode(token_ids)
