@@ -10,6 +10,9 @@ SUBSET_FILENAME = "benchmark_subset.json"
 # 1,000 cases (~1,650 changed parts) put the attribute accuracy's standard error near 0.007;
 # 200 cases, the benchmark's own default, near 0.016.
 BENCHMARK_CASES = 1000
+# A shipped model's table: its test cases, once, in every phrasing the benchmark has.
+SHIP_SPLIT = "test"
+SHIP_PHRASINGS = ("template", "held_out", "no_bird", "typo")
 LOG_FILES = ("train_log.jsonl", "train_summary.json")
 
 
@@ -30,13 +33,13 @@ def subset_scores(result: dict) -> dict:
     return {**{k: edit[k] for k in keys}, "identity_diff": identity["diff"]}
 
 
-def score_subset(model_dir: str, num_cases: int) -> dict:
-    """The subset measures of the model in `model_dir` on the first `num_cases` edit cases."""
+def score_subset(model_dir: str, num_cases: int, split: str = SHIP_SPLIT) -> dict:
+    """The subset measures of the model in `model_dir` on the first `num_cases` edit cases of `split`."""
     from mimnet_tf.benchmark_edits_lib import run_benchmark
     from mimnet_tf.editors import load_editor
 
     editor = load_editor(model_dir)
-    return subset_scores(run_benchmark(editor, num_cases=num_cases, size=editor.image_size))
+    return subset_scores(run_benchmark(editor, num_cases=num_cases, size=editor.image_size, split=split))
 
 
 def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subset_cases: int = 40,
@@ -64,9 +67,10 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
 
         # "" falls back to the packed model's own damsm_dir (benchmark_edits_lib.run does that).
         output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
-            checkpoint=out, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=out), log)
+            checkpoint=out, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=out, split=SHIP_SPLIT,
+            phrasings=SHIP_PHRASINGS), log)
         paths.extend(output["paths"])
-        subset = {"num_cases": subset_cases, "scores": score_subset(out, subset_cases)}
+        subset = {"num_cases": subset_cases, "split": SHIP_SPLIT, "scores": score_subset(out, subset_cases)}
         path = os.path.join(out, SUBSET_FILENAME)
         with open(path, "w", encoding="utf-8") as f:
             json.dump(subset, f, indent=2, sort_keys=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mimnet_tf import benchmark_edits_lib as bench
+from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS, PALETTE, dominant_colour
 from tests.editing_fixtures import (  # noqa: F401  (fixtures)
     assert_one_line_error,
@@ -156,3 +157,25 @@ def test_cli_prints_the_side_by_side_table(tiny_model_dir, tmp_path):
     assert "| attribute accuracy |" in process.stdout and "| L1 to ground truth |" in process.stdout
     assert "pretrain_damsm" in process.stderr  # no DAMSM: says how to make one
     assert os.path.exists(tmp_path / "benchmark.json") and os.path.exists(tmp_path / "benchmark.md")
+
+
+def test_phrasings_are_columns_on_the_same_scenes_with_held_out_families_broken_down():
+    results = bench.compare_editors([bench.NoEditEditor(), PaintEditor("red")], 20, SIZE, ground_truth=True,
+                                    phrasing_names=("template", "held_out", "typo"))
+    # baselines that do not read the text run once; the editor that does, once per phrasing
+    assert list(results) == ["no edit", "paint", "ground truth", "paint (held_out)", "paint (typo)"]
+    held_out = results["paint (held_out)"]["edit"]
+    assert set(held_out["per_family"]) == set(phrasings.HELD_OUT_FAMILIES)
+    assert held_out["kept_parts"] == 0  # a request names only what changes
+    assert results["paint (typo)"]["edit"]["changed_parts"] == results["paint"]["edit"]["changed_parts"]
+    rows = {row["measure"]: row for row in bench.comparison_rows(results)}
+    assert rows["attribute accuracy, family want"]["paint (held_out)"] is not None
+    assert rows["attribute accuracy, family want"]["paint"] is None
+    with pytest.raises(ValueError, match="phrasing 'shouting'"):
+        bench.compare_editors([PaintEditor("red")], 2, SIZE, phrasing_names=("shouting",))
+
+
+def test_validation_and_test_cases_differ():
+    test = bench.render_cases(3, SIZE, split="test")["edit_cases"]
+    validation = bench.render_cases(3, SIZE, split="validation")["edit_cases"]
+    assert [c.source.split for c in test + validation] == ["test"] * 3 + ["validation"] * 3

@@ -61,7 +61,7 @@ def test_it_was_trained_by_the_documented_flagfile(name):
 
 def test_the_shipped_model_rescores_its_subset_and_matches_its_table(name):
     recorded = _json(name, ship_model_lib.SUBSET_FILENAME)
-    again = ship_model_lib.score_subset(_dir(name), recorded["num_cases"])
+    again = ship_model_lib.score_subset(_dir(name), recorded["num_cases"], recorded.get("split", "test"))
     for key, value in recorded["scores"].items():
         assert again[key] == pytest.approx(value, abs=1e-4), key
     rows = {row["measure"]: row for row in _json(name, "benchmark.json")["rows"]}

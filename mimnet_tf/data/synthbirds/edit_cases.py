@@ -4,6 +4,11 @@ An edit case recolours 1-3 parts of a test scene (parts picked with the caption 
 and names 0-2 further parts with their unchanged colour; the caption names exactly those parts,
 in shuffled order. The ground truth is the same scene re-rendered with the changed parts
 recoloured: same bird, pose and background, every unnamed part unchanged.
+
+Cases come from the test split (the figures a shipped model reports, scored once per model) or
+from the validation split (the cases every tuning decision reads). `rephrase` rewrites a case's
+caption in another phrasing (`phrasings.py`): a held-out request naming only the changed parts,
+a bare list without "bird", or the template caption with typos in its colour words.
 """
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ import dataclasses
 
 import numpy as np
 
+from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.captions import (
-    captions_for,
     describe,
     named_parts,
     sample_mentioned_parts,
     shape_adjectives,
+    template_captions_for,
 )
 from mimnet_tf.data.synthbirds.palette import COLOUR_NAMES, COLOURABLE_PARTS
 from mimnet_tf.data.synthbirds.render import Scene, sample_scene, with_colours
@@ -72,15 +78,25 @@ class EditCase:
         }
 
 
+CASE_SPLITS = ("test", "validation")
+
+
 def _test_index(case: int, num_scenes: int | None) -> int:
     return case % num_scenes if num_scenes else case
 
 
-def _check(num: int, num_scenes: int | None) -> None:
+def _check(num: int, num_scenes: int | None, split: str) -> None:
     if num < 0:
         raise ValueError(f"num must be >= 0, got {num}")
     if num_scenes is not None and num_scenes <= 0:
         raise ValueError(f"num_scenes must be positive (the number of test images), got {num_scenes}")
+    if split not in CASE_SPLITS:
+        raise ValueError(f"split must be one of {CASE_SPLITS}, got {split!r}")
+
+
+def _stream(kind: str, seed: int, split: str, k: int):
+    """The random stream of case k (the test split keeps the keys of the first release)."""
+    return generator(kind, seed, k) if split == "test" else generator(kind, seed, split, k)
 
 
 def make_case(case_id: str, source: Scene, rng: np.random.Generator) -> EditCase:
@@ -107,30 +123,32 @@ def make_case(case_id: str, source: Scene, rng: np.random.Generator) -> EditCase
     )
 
 
-def edit_cases(seed: int = 0, num: int = 200, num_scenes: int | None = None) -> list[EditCase]:
-    """The first `num` edit cases of the benchmark (deterministic in `seed`).
+def edit_cases(seed: int = 0, num: int = 200, num_scenes: int | None = None, split: str = "test") -> list[EditCase]:
+    """The first `num` edit cases of the benchmark (deterministic in `seed` and `split`).
 
     Args:
-        seed: dataset seed (the test scenes are `sample_scene(seed, "test", i)`).
+        seed: dataset seed (the scenes are `sample_scene(seed, split, i)`).
         num: number of cases.
-        num_scenes: when given, case k edits test scene k % num_scenes (the written test images);
-            otherwise test scene k.
+        num_scenes: when given, case k edits scene k % num_scenes (the written test images);
+            otherwise scene k.
+        split: "test" (the reported figures) or "validation" (for tuning decisions).
     """
-    _check(num, num_scenes)
+    _check(num, num_scenes, split)
     return [
-        make_case(f"edit_{k:05d}", sample_scene(seed, "test", _test_index(k, num_scenes)), generator("edit", seed, k))
+        make_case(f"edit_{k:05d}", sample_scene(seed, split, _test_index(k, num_scenes)), _stream("edit", seed, split, k))
         for k in range(num)
     ]
 
 
-def identity_cases(seed: int = 0, num: int = 200, num_scenes: int | None = None) -> list[EditCase]:
-    """Cases whose caption is one of the source's own captions: editing should change little."""
-    _check(num, num_scenes)
+def identity_cases(seed: int = 0, num: int = 200, num_scenes: int | None = None,
+                   split: str = "test") -> list[EditCase]:
+    """Cases whose caption is one of the source's own template captions: editing should change little."""
+    _check(num, num_scenes, split)
     cases = []
     for k in range(num):
-        source = sample_scene(seed, "test", _test_index(k, num_scenes))
-        captions = captions_for(source)
-        caption = captions[int(generator("identity", seed, k).integers(len(captions)))]
+        source = sample_scene(seed, split, _test_index(k, num_scenes))
+        captions = template_captions_for(source)
+        caption = captions[int(_stream("identity", seed, split, k).integers(len(captions)))]
         named = named_parts(caption, source.bird.as_dict())
         cases.append(
             EditCase(
@@ -144,3 +162,26 @@ def identity_cases(seed: int = 0, num: int = 200, num_scenes: int | None = None)
             )
         )
     return cases
+
+
+def rephrase(case: EditCase, phrasing: str, index: int, seed: int = 0) -> EditCase:
+    """`case` with its caption in `phrasing` (one of `phrasings.PHRASINGS`).
+
+    A request (a held-out family or "no_bird") names only the changed parts, with their target
+    colours (an identity case: the parts its caption names, with their own colours); "typo" keeps
+    the template caption and what it names, with a one-letter typo in every colour word;
+    "template" is the case itself. Deterministic in (seed, phrasing, index)."""
+    if phrasing not in phrasings.PHRASINGS:
+        raise ValueError(f"phrasing={phrasing!r}: expected one of {phrasings.PHRASINGS}")
+    if phrasing == phrasings.TEMPLATE:
+        return case
+    family = phrasings.family_for(phrasing, index)
+    rng = generator("phrasing", seed, family, index)
+    if family == phrasings.TYPO:
+        return dataclasses.replace(case, caption=phrasings.with_typos(case.caption, rng))
+    target = case.target.bird.as_dict()
+    parts = case.changed or tuple(case.named_dict)
+    items = [(str(p), target[str(p)]) for p in rng.permutation(parts)]
+    caption = phrasings.request(items, family, rng)
+    named = tuple((p, target[p]) for p in COLOURABLE_PARTS if p in parts)
+    return dataclasses.replace(case, caption=caption, named=named, kept=() if case.changed else tuple(dict(named)))

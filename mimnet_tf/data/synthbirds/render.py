@@ -30,11 +30,11 @@ from mimnet_tf.data.synthbirds.palette import COLOUR_NAMES, COLOURABLE_PARTS, PA
 from mimnet_tf.data.synthbirds.seeding import generator
 from mimnet_tf.data.synthbirds.species import MUTATION_RATE, SPECIES
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "validation")  # validation: the benchmark's tuning cases, never written to disk
 CORE_COVERAGE = 0.6  # part_mask threshold: pixels that are (almost) only this part
 LABEL_COVERAGE = 0.5  # the label map is 0 where the bird covers less than this
 MASK_COVERAGE = 0.01  # bird_mask: any part coverage above this, dilated by one pixel
-_TEXTURE_SEED_RANGE = 2**31  # train textures in [0, 2^31), test textures in [2^31, 2^32)
+_TEXTURE_SEED_RANGE = 2**31  # train textures in [0, 2^31), test in [2^31, 2^32), validation above
 _EYE_RING = (236, 232, 214)
 _PUPIL = (14, 12, 12)
 _OUTLINE = (26, 22, 20)

@@ -3,7 +3,7 @@ import collections
 import numpy as np
 import pytest
 
-from mimnet_tf.data.synthbirds.captions import captions_for, named_parts
+from mimnet_tf.data.synthbirds.captions import named_parts, template_captions_for
 from mimnet_tf.data.synthbirds.edit_cases import edit_cases, identity_cases
 from mimnet_tf.data.synthbirds.palette import COLOUR_NAMES, COLOURABLE_PARTS, PARTS, dominant_colour
 from mimnet_tf.data.synthbirds.render import render, sample_scene
@@ -74,7 +74,7 @@ def test_cases_cycle_over_the_written_test_images():
 def test_identity_cases_use_the_source_own_captions():
     for case in identity_cases(seed=0, num=20):
         assert case.changed == () and case.target == case.source
-        assert case.caption in captions_for(case.source)
+        assert case.caption in template_captions_for(case.source)
         assert case.named_dict == named_parts(case.caption, case.source.bird.as_dict())
         assert set(case.kept) == set(case.named_dict) and case.named_dict
         assert case.to_json()["source"] == case.source.key
