@@ -11,7 +11,9 @@ Tensor contract (shared by every format, written into each export's metadata):
   (batch, S/ds, S/ds, 1) in [0, 1].
 The `edit` signature: `image_bytes` string (batch,) PNG/JPEG/GIF/BMP of any size and mode,
 `text` string (batch,) UTF-8 -> `edited_image_bytes` and `localisation_map_bytes`, PNGs at the
-input image's size (names end in `_bytes` so TF Serving's REST API base64-encodes them).
+input image's size (names end in `_bytes` so TF Serving's REST API base64-encodes them), and how
+each caption was read: `corrected_words` ("typed>word" pairs joined by spaces: typos read as the
+nearest vocabulary word) and `unknown_words` (words left unknown, joined by spaces).
 
 The TF image conversions below mirror `mimnet_tf.images` (value ranges, RGB on white, heat-map
 colours); tests check them against it.
@@ -30,6 +32,8 @@ IMAGE_BYTES = "image_bytes"
 TEXT = "text"
 EDITED_IMAGE_BYTES = "edited_image_bytes"
 LOCALISATION_MAP_BYTES = "localisation_map_bytes"
+CORRECTED_WORDS = "corrected_words"
+UNKNOWN_WORDS = "unknown_words"
 
 EDIT = "edit"
 EDIT_TENSORS = "edit_tensors"
@@ -189,9 +193,10 @@ class EditModule(TensorModule):
             autograph=False,
         )
 
-    def tokenize(self, captions):
-        """string (batch,) -> int32 (batch, max_words) by the one spec of text.py (core ops)."""
-        return text.tokenize_tf(captions, self.table, self.max_words, splitter="core")
+    def read(self, captions):
+        """string (batch,) -> (int32 (batch, max_words) ids, corrected words, unknown words) by the
+        one spec of text.py (core ops)."""
+        return text.read_tf(captions, self.table, self.max_words)
 
     def _decode(self, encoded):
         size = self.image_size
@@ -213,7 +218,7 @@ class EditModule(TensorModule):
             tf.debugging.assert_equal(tf.shape(image_bytes)[0], tf.shape(text_input)[0],
                                       message="image_bytes and text must have the same batch size"),
         ]
-        token_ids = self.tokenize(text_input)
+        token_ids, corrected, unknown = self.read(text_input)
         has_known_word = tf.reduce_any(token_ids > text.UNK_ID, axis=1)
         checks.append(tf.debugging.Assert(
             tf.reduce_all(has_known_word),
@@ -228,7 +233,8 @@ class EditModule(TensorModule):
         edited, maps = tf.map_fn(
             lambda args: self._encode(*args), (outputs[EDITED_IMAGE], outputs[LOCALISATION_MAP], shapes),
             fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)))
-        return {EDITED_IMAGE_BYTES: edited, LOCALISATION_MAP_BYTES: maps}
+        return {EDITED_IMAGE_BYTES: edited, LOCALISATION_MAP_BYTES: maps, CORRECTED_WORDS: corrected,
+                UNKNOWN_WORDS: unknown}
 
     def signatures(self) -> dict:
         edit = self.edit.get_concrete_function()

@@ -2,19 +2,28 @@
 
 Spec: ASCII lower-case; every run of characters other than `a-z` and `0-9` (punctuation, white
 space, non-ASCII) separates words and is dropped; the first `max_words` words are kept; ids come
-from the vocabulary file (line number = id; line 0 is `<pad>`, line 1 is `<unk>`); a word not in
-the vocabulary is `<unk>` (id 1); the sequence is right-padded with `<pad>` (id 0).
+from the vocabulary file (line number = id; line 0 is `<pad>`, line 1 is `<unk>`); the sequence
+is right-padded with `<pad>` (id 0).
 
-The same spec is implemented three times, and tests prove they give identical ids:
-- `encode` / `Vocabulary.encode`: plain Python, what an app does (see serving/android);
-- `tokenize_tf`: core TF ops (`tf.strings`, `StaticHashTable`), used by the SavedModel so a
-  stock TF Serving binary loads it;
+A word not in the vocabulary is corrected to the nearest vocabulary word when it is a likely
+typo: at least CORRECTION_MIN_LENGTH characters long and within `max_correction_distance(len)`
+edits (Levenshtein: insertions, deletions, substitutions) of a vocabulary word of at least
+CORRECTION_MIN_LENGTH characters; the nearest wins, ties go to the lowest id (the vocabulary is
+ordered by frequency, so the commonest word). Any other unknown word is `<unk>` (id 1). Callers
+report both: the words corrected (typed -> read as) and the words left unknown.
+
+The same spec is implemented four times, and tests prove they give identical ids:
+- `Vocabulary.read` / `Vocabulary.encode`: plain Python (the CLI, the Python API, the TFLite runner);
+- `tokenize_tf`: core TF ops (`tf.strings`, `StaticHashTable`, `tf.edit_distance`), used by the
+  SavedModel so a stock TF Serving binary loads it (`read_tf` also returns the report);
 - `tokenize_tf(..., splitter="tf_text")`: the same lookup after `tensorflow_text.regex_split`,
-  used in the training pipeline.
+  used in the training pipeline (training captions are all in the vocabulary: nothing to correct);
+- the Android app's `Tokenizer.kt` with `Correction.java` (serving/android).
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import re
 from typing import Iterable, Sequence
@@ -28,6 +37,52 @@ UNK_ID = 1
 VOCAB_FILENAME = "vocab.txt"
 SEPARATOR_PATTERN = "[^a-z0-9]+"
 _SEPARATOR_BYTES = re.compile(rb"[^a-z0-9]+")
+# Typo correction: words this short are never corrected nor corrected to ("a", "is", "to", ...).
+CORRECTION_MIN_LENGTH = 3
+# Words of at least this many characters may be two edits away (a swap of two letters is two).
+CORRECTION_TWO_EDITS_LENGTH = 6
+
+
+def max_correction_distance(length: int) -> int:
+    """How many edits a typed word of `length` characters may be from the word it is read as."""
+    if length < CORRECTION_MIN_LENGTH:
+        return 0
+    return 2 if length >= CORRECTION_TWO_EDITS_LENGTH else 1
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions), as `tf.edit_distance` counts."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """How a caption was read: its ids, the words corrected and the words left unknown.
+
+    Attributes:
+        ids: int32 [max_words].
+        corrections: (typed word, vocabulary word it was read as), in caption order.
+        unknown: words neither in the vocabulary nor corrected (read as `<unk>`), in caption order.
+    """
+
+    ids: np.ndarray
+    corrections: tuple[tuple[str, str], ...]
+    unknown: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line for a user: "read 'bleu' as 'blue'; unknown: prettier" ("" when all known)."""
+        parts = []
+        if self.corrections:
+            parts.append("read " + ", ".join(f"{typed!r} as {word!r}" for typed, word in self.corrections))
+        if self.unknown:
+            parts.append("unknown words (ignored): " + ", ".join(self.unknown))
+        return "; ".join(parts)
 
 
 class CaptionError(ValueError):
@@ -99,14 +154,42 @@ class Vocabulary:
     def lookup(self, word: str) -> int:
         return self._ids.get(word, UNK_ID)
 
-    def encode(self, caption: str, max_words: int) -> tuple[np.ndarray, list[str]]:
-        """Returns (ids int32 [max_words], the unknown words among the kept words)."""
+    def correct(self, word: str) -> str | None:
+        """The vocabulary word an unknown `word` is read as (the spec above), or None."""
+        limit = max_correction_distance(len(word))
+        if not limit or word in self._ids:
+            return None
+        best, best_distance = None, limit + 1
+        for candidate in self.words[UNK_ID + 1:]:  # in id order: the first at a distance wins ties
+            if len(candidate) < CORRECTION_MIN_LENGTH or abs(len(candidate) - len(word)) >= best_distance:
+                continue
+            distance = edit_distance(word, candidate)
+            if distance < best_distance:
+                best, best_distance = candidate, distance
+        return best
+
+    def read(self, caption: str, max_words: int) -> Reading:
+        """The ids of `caption` (typos corrected) and what was corrected or left unknown."""
         words = split_words(caption)[:max_words]
         ids = np.full((max_words,), PAD_ID, dtype=np.int32)
+        corrections, unknown = [], []
         for i, word in enumerate(words):
-            ids[i] = self.lookup(word)
-        unknown = [w for w in words if w not in self._ids]
-        return ids, unknown
+            if word in self._ids:
+                ids[i] = self._ids[word]
+                continue
+            corrected = self.correct(word)
+            if corrected is None:
+                ids[i] = UNK_ID
+                unknown.append(word)
+            else:
+                ids[i] = self._ids[corrected]
+                corrections.append((word, corrected))
+        return Reading(ids, tuple(corrections), tuple(unknown))
+
+    def encode(self, caption: str, max_words: int) -> tuple[np.ndarray, list[str]]:
+        """Returns (ids int32 [max_words], the words left unknown): `read` without the corrections."""
+        reading = self.read(caption, max_words)
+        return reading.ids, list(reading.unknown)
 
     def encode_checked(self, caption: str, max_words: int) -> np.ndarray:
         """Like `encode`, but raises CaptionError for an empty or all-unknown caption."""
@@ -143,15 +226,10 @@ def lookup_table(vocab_path: str):
     return tf.lookup.StaticHashTable(initializer, default_value=UNK_ID)
 
 
-def tokenize_tf(captions, table, max_words: int, splitter: str = "core"):
-    """Tokenizes a batch of captions with TF ops: string [B] -> int32 [B, max_words].
+def split_tf(captions, max_words: int, splitter: str = "core"):
+    """string (batch,) -> ragged string (batch, <= max_words) words by the spec.
 
-    Args:
-        captions: string tensor of shape (batch,).
-        table: the lookup table from `lookup_table`.
-        max_words: the fixed sequence length.
-        splitter: "core" (tf.strings only, for SavedModels) or "tf_text" (tensorflow-text).
-    """
+    splitter: "core" (tf.strings only, for SavedModels) or "tf_text" (tensorflow-text)."""
     import tensorflow as tf
 
     lowered = tf.strings.lower(captions)  # ASCII only, like bytes.lower()
@@ -164,7 +242,88 @@ def tokenize_tf(captions, table, max_words: int, splitter: str = "core"):
         words = tf.strings.split(tf.strings.strip(spaced))
     else:
         raise ValueError(f"splitter={splitter!r}: expected 'core' or 'tf_text'")
-    words = words[:, :max_words]
-    ids = tf.ragged.map_flat_values(table.lookup, words)
-    dense = ids.to_tensor(default_value=PAD_ID, shape=[None, max_words])
-    return tf.cast(dense, tf.int32)
+    return words[:, :max_words]
+
+
+def tokenize_tf(captions, table, max_words: int, splitter: str = "core"):
+    """Tokenizes a batch of captions with TF ops (typos corrected): string [B] -> int32 [B, max_words].
+
+    Args:
+        captions: string tensor of shape (batch,).
+        table: the lookup table from `lookup_table`.
+        max_words: the fixed sequence length.
+        splitter: "core" (tf.strings only, for SavedModels) or "tf_text" (tensorflow-text).
+    """
+    import tensorflow as tf
+
+    words = split_tf(captions, max_words, splitter)
+    ids = words.with_flat_values(correct_tf(words.flat_values, table)[0])
+    return tf.cast(ids.to_tensor(default_value=PAD_ID, shape=[None, max_words]), tf.int32)
+
+
+def vocabulary_tf(table):
+    """The table's words in id order, string (vocab_size,): what corrections are chosen from."""
+    import tensorflow as tf
+
+    keys, values = table.export()
+    return tf.gather(keys, tf.argsort(values))
+
+
+def correct_tf(words, table, vocabulary=None):
+    """The spec's typo correction with core TF ops: string (n,) words -> int64 (n,) ids and string
+    (n,) corrected-to words ("" where a word is known or left unknown).
+
+    Every unknown word of at least CORRECTION_MIN_LENGTH characters is compared with every
+    vocabulary word by `tf.edit_distance` (Levenshtein); the nearest within
+    `max_correction_distance` wins, the lowest id on ties (argmin takes the first)."""
+    import tensorflow as tf
+
+    vocabulary = vocabulary_tf(table) if vocabulary is None else vocabulary
+    ids = table.lookup(words)
+    lengths = tf.strings.length(words)
+    candidates = tf.where(tf.logical_and(tf.equal(ids, UNK_ID), lengths >= CORRECTION_MIN_LENGTH))[:, 0]
+    # One spare empty word: tf.edit_distance refuses an empty batch (every word known).
+    typed = tf.concat([tf.gather(words, candidates), [""]], axis=0)
+    n, v = tf.size(typed), tf.size(vocabulary)
+    hypothesis = tf.strings.bytes_split(tf.repeat(typed, v)).to_sparse()
+    truth = tf.strings.bytes_split(tf.tile(vocabulary, [n])).to_sparse()
+    # Both sparse tensors need the same dense shape; pad the shorter one's width.
+    width = tf.maximum(hypothesis.dense_shape[1], truth.dense_shape[1])
+    hypothesis = tf.SparseTensor(hypothesis.indices, hypothesis.values, tf.stack([hypothesis.dense_shape[0], width]))
+    truth = tf.SparseTensor(truth.indices, truth.values, tf.stack([truth.dense_shape[0], width]))
+    distances = tf.reshape(tf.edit_distance(hypothesis, truth, normalize=False), tf.stack([n, v]))
+    usable = tf.logical_and(tf.strings.length(vocabulary) >= CORRECTION_MIN_LENGTH, tf.range(v) > UNK_ID)
+    distances = tf.where(usable[None, :], distances, tf.float32.max)
+    distances = distances[:-1]
+    best = tf.argmin(distances, axis=1, output_type=tf.int32)
+    best_distance = tf.reduce_min(distances, axis=1)
+    typed_lengths = tf.gather(lengths, candidates)
+    limit = tf.where(typed_lengths >= CORRECTION_TWO_EDITS_LENGTH, 2.0, 1.0)
+    accepted = best_distance <= limit
+    corrected_ids = tf.where(accepted, tf.cast(best, tf.int64), UNK_ID)
+    corrected_words = tf.where(accepted, tf.gather(vocabulary, best), "")
+    shape = tf.shape(words, out_type=tf.int64)
+    ids = tf.tensor_scatter_nd_update(ids, candidates[:, None], corrected_ids)
+    corrections = tf.tensor_scatter_nd_update(tf.fill(tf.cast(shape, tf.int32), ""), candidates[:, None],
+                                              corrected_words)
+    return ids, corrections
+
+
+def read_tf(captions, table, max_words: int):
+    """`Vocabulary.read` for a batch with core TF ops: string (batch,) ->
+    (ids int32 (batch, max_words), corrections string (batch,): "typed>word" pairs joined by
+    spaces, unknown string (batch,): the words left unknown joined by spaces)."""
+    import tensorflow as tf
+
+    words = split_tf(captions, max_words, "core")
+    typed = words.flat_values
+    ids, corrected = correct_tf(typed, table)
+    pairs = tf.where(tf.strings.length(corrected) > 0, tf.strings.join([typed, corrected], ">"), "")
+    unknown = tf.where(tf.equal(ids, UNK_ID), typed, "")
+
+    def spaced(values):
+        joined = tf.strings.reduce_join(words.with_flat_values(values), axis=1, separator=" ")
+        return tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))
+
+    dense = words.with_flat_values(ids).to_tensor(default_value=PAD_ID, shape=[None, max_words])
+    return tf.cast(dense, tf.int32), spaced(pairs), spaced(unknown)

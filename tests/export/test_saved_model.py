@@ -89,7 +89,8 @@ def test_tf1_loader_sees_three_signatures_and_edit_tensors_equals_keras(tf1_sess
     _, defs = tf1_session
     assert {signatures.EDIT, signatures.EDIT_TENSORS, signatures.SERVING_DEFAULT} <= set(defs)
     assert set(defs[signatures.EDIT].inputs) == {"image_bytes", "text"}
-    assert set(defs[signatures.EDIT].outputs) == {"edited_image_bytes", "localisation_map_bytes"}
+    assert set(defs[signatures.EDIT].outputs) == {"edited_image_bytes", "localisation_map_bytes", "corrected_words",
+                                                   "unknown_words"}
     assert set(defs[signatures.EDIT_TENSORS].outputs) == {"edited_image", "localisation_map"}
     example = examples[0]
     outputs = _run(tf1_session, signatures.EDIT_TENSORS, {"image": example["image"], "token_ids": example["token_ids"]})
@@ -129,6 +130,22 @@ def test_tf1_edit_returns_pngs_at_each_inputs_size_for_any_mode(tf1_session, sav
         assert images.decode_image(heat).shape == (height, width, 3)
     default = _run(tf1_session, signatures.SERVING_DEFAULT, {"image_bytes": inputs, "text": captions})
     assert list(default["edited_image_bytes"]) == list(outputs["edited_image_bytes"])
+
+
+def test_tf1_edit_reports_corrected_and_unknown_words_as_python_reads_them(tf1_session, trained, examples):
+    words = [w for w in trained.vocab.words[2:] if len(w) >= 4][:3]
+    typos = [w[:-1] + ("q" if w[-1] != "q" else "z") for w in words]  # one letter replaced
+    captions = [f"{typos[0]} and {words[1]} zzzzqq", " ".join(typos), example_caption := examples[0]["caption"]]
+    pixels = images.to_uint8(examples[0]["image"][0])
+    outputs = _run(tf1_session, signatures.EDIT, {"image_bytes": [images.encode_png(pixels)] * 3,
+                                                   "text": [c.encode() for c in captions]})
+    max_words = trained.config.model.max_words
+    for caption, corrected, unknown in zip(captions, outputs["corrected_words"], outputs["unknown_words"]):
+        reading = trained.vocab.read(caption, max_words)
+        assert corrected.decode() == " ".join(f"{a}>{b}" for a, b in reading.corrections)
+        assert unknown.decode() == " ".join(reading.unknown)
+    assert outputs["unknown_words"][0] == b"zzzzqq" and outputs["corrected_words"][0] == f"{typos[0]}>{words[0]}".encode()
+    assert outputs["corrected_words"][2] == b"" and outputs["unknown_words"][2] == b"" and example_caption
 
 
 @pytest.mark.parametrize("caption", [b"", b"?!", b"zzz qqq"])

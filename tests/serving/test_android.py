@@ -44,7 +44,45 @@ def test_tokenizer_lowers_ascii_only_and_keeps_the_first_max_words():
     source = _read("Tokenizer.kt")
     assert "c in 'A'..'Z'" in source and ".lowercase()" not in source.split("fun lowerAscii")[1]
     assert ".take(maxWords)" in source
-    assert "ids[word] ?: UNK_ID" in source and "IntArray(maxWords) { PAD_ID }" in source
+    assert "IntArray(maxWords) { PAD_ID }" in source
+    # a known word's id; else the correction's; else <unk>, as Vocabulary.read
+    assert "val known = ids[word]" in source and "correction.correct(word)" in source and "= UNK_ID" in source
+
+
+def test_correction_java_constants_are_text_py_constants():
+    source = _read("Correction.java")
+    assert f"MIN_LENGTH = {text.CORRECTION_MIN_LENGTH};" in source
+    assert f"TWO_EDITS_LENGTH = {text.CORRECTION_TWO_EDITS_LENGTH};" in source
+
+
+def test_python_tensorflow_and_the_android_app_correct_typos_alike(tmp_path):
+    """Correction.java, compiled and run, reads a fuzzed word list as Python and the SavedModel's
+    TF ops do."""
+    import shutil
+    import subprocess
+
+    import tensorflow as tf
+
+    from mimnet_tf.data.synthbirds.captions import captions_for
+    from mimnet_tf.data.synthbirds.render import sample_scene
+    from tests.data.test_text import fuzzed_words
+
+    javac = shutil.which("javac")
+    if javac is None:
+        pytest.fail("javac is missing: .ci/run installs a JDK (default-jdk-headless) before the tests")
+    vocab = text.Vocabulary.build(c for i in range(200) for c in captions_for(sample_scene(0, "train", i)))
+    path = vocab.save(str(tmp_path))
+    words = fuzzed_words(vocab, seed=1)
+    subprocess.run([javac, "-d", str(tmp_path / "classes"), os.path.join(KOTLIN, "Correction.java")], check=True,
+                   timeout=120)
+    run = subprocess.run(["java", "-cp", str(tmp_path / "classes"), "org.mimnet.demo.Correction", path],
+                         input="\n".join(words) + "\n", capture_output=True, text=True, check=True, timeout=120)
+    java = [line or None for line in run.stdout.split("\n")[:len(words)]]
+    python = [vocab.correct(w) for w in words]
+    _, corrected = text.correct_tf(tf.constant(words), text.lookup_table(path))
+    assert java == python
+    assert [c.decode() or None for c in corrected.numpy()] == python
+    assert sum(c is not None for c in python) > 100
 
 
 @pytest.mark.parametrize("caption", [
@@ -65,6 +103,7 @@ def test_kotlin_caption_messages_match_check_caption():
     source = _read("Tokenizer.kt")
     assert "has only words the model does not know: " in source
     assert "is empty: it has no word made of letters or digits." in source
+    assert '"unknown words (ignored): "' in source and "prefix = \"read \"" in source  # Reading.describe
     with pytest.raises(text.CaptionError, match="has only words the model does not know: zzz"):
         text.Vocabulary(["<pad>", "<unk>", "red"]).encode_checked("zzz", 4)
 

@@ -40,7 +40,8 @@ class Editor(context: Context, modelFile: String) : Closeable {
     }
 
     /** An edit at the photo's size: the edited image and the map's heat map blended over the photo. */
-    class Result(val edited: Bitmap, val mapOverlay: Bitmap)
+    /** The edit, its localisation map over the photo, and what the tokenizer corrected or did not know. */
+    class Result(val edited: Bitmap, val mapOverlay: Bitmap, val reading: String)
 
     val metadata: Metadata
     val tokenizer: Tokenizer
@@ -61,7 +62,8 @@ class Editor(context: Context, modelFile: String) : Closeable {
 
     /** Edits [photo] to match [caption]; throws [Tokenizer.CaptionException] for an unusable caption. */
     fun edit(photo: Bitmap, caption: String): Result {
-        val tokenIds = tokenizer.encodeChecked(caption)
+        val reading = tokenizer.encodeChecked(caption)
+        val tokenIds = reading.ids
         val size = metadata.imageSize
         val image = imageBuffer(Bitmap.createScaledBitmap(photo, size, size, true))
         val edited = Array(1) { Array(size) { Array(size) { FloatArray(3) } } }
@@ -72,7 +74,7 @@ class Editor(context: Context, modelFile: String) : Closeable {
             SIGNATURE_KEY,
         )
         val editedBitmap = Bitmap.createScaledBitmap(toBitmap(edited[0]), photo.width, photo.height, true)
-        return Result(editedBitmap, overlay(photo, map[0]))
+        return Result(editedBitmap, overlay(photo, map[0]), reading.describe())
     }
 
     override fun close() = interpreter.close()

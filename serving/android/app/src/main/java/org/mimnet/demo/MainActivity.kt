@@ -59,7 +59,8 @@ class MainActivity : AppCompatActivity() {
                 runOnUiThread {
                     editedView.setImageBitmap(result.edited)
                     mapView.setImageBitmap(result.mapOverlay)
-                    statusText.text = "Edited in $millis ms"
+                    statusText.text = listOf("Edited in $millis ms", result.reading).filter { it.isNotEmpty() }
+                        .joinToString("\n")
                 }
             } catch (error: Tokenizer.CaptionException) {
                 runOnUiThread { statusText.text = error.message }
