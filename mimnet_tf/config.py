@@ -38,6 +38,10 @@ class DataConfig:
     random_flip: bool = True
     max_words: int = 18
     min_word_count: int = 1  # words rarer than this in the training captions map to <unk>
+    # Training captions: each word is read as <unk> with probability rate / 2, and an <unk> is
+    # inserted before it with probability rate / 2, so words a user types that the vocabulary does
+    # not have are read past (not in the paper).
+    unknown_word_rate: float = 0.0
     batch_size: int = 16
     shuffle_buffer: int = 4096
     num_shards: int = 8

@@ -8,7 +8,9 @@ stateless random ops keyed by (seed, position).
 
 Batch layout (a dict):
 - image: float32 (batch, S, S, 3) in [-1, 1]
-- token_ids: int32 (batch, max_words), a caption of the image
+- token_ids: int32 (batch, max_words), a caption of the image (in training, with
+  `unknown_word_rate`, some words read as `<unk>` and some `<unk>` inserted, so the model learns
+  to read past words it does not know, as in a user's request)
 - mismatched_token_ids: int32 (batch, max_words), a caption of another image of the batch
 - caption, mismatched_caption: the raw strings; key: string; label: int64
 """
@@ -85,17 +87,39 @@ def decode_example(serialized, config: DataConfig, training: bool, position=0):
         "other_caption": captions[choice[1]],
         "key": parsed["key"],
         "label": parsed["label"],
+        "position": tf.cast(position, tf.int64),
     }
 
 
-def _tokenize_batch(batch, table, max_words: int, splitter: str):
+def unknown_word_noise(ids, rate: float, seed):
+    """Ragged int ids (batch, words) -> the same with each word read as `<unk>` with probability
+    rate / 2 and an `<unk>` inserted before it with probability rate / 2 (stateless in `seed`)."""
+    draws = tf.random.stateless_uniform(tf.stack([tf.size(ids.flat_values, out_type=tf.int32), 2]), seed)
+    values = tf.where(draws[:, 0] < rate / 2, tf.cast(text.UNK_ID, ids.dtype), ids.flat_values)
+    inserted = draws[:, 1] < rate / 2
+    pairs = tf.stack([tf.fill(tf.shape(values), tf.cast(text.UNK_ID, ids.dtype)), values], axis=1)
+    keep = tf.stack([inserted, tf.ones_like(inserted)], axis=1)
+    flat = tf.boolean_mask(pairs, keep)
+    row_of_word = ids.value_rowids()
+    extra = tf.math.unsorted_segment_sum(tf.cast(inserted, tf.int64), row_of_word, ids.nrows())
+    return tf.RaggedTensor.from_row_lengths(flat, ids.row_lengths() + extra)
+
+
+def _tokenize_batch(batch, table, max_words: int, splitter: str, unknown_word_rate: float = 0.0, seed: int = 0):
     captions = batch.pop("caption")
     other = batch.pop("other_caption")
+    position = batch.pop("position", None)
     # Another image's caption: the batch rolled by one (each batch has >= 2 examples).
     mismatched = tf.roll(other, shift=1, axis=0)
     batch["caption"] = captions
     batch["mismatched_caption"] = mismatched
-    batch["token_ids"] = text.tokenize_tf(captions, table, max_words, splitter)
+    if unknown_word_rate > 0 and position is not None:
+        words = text.split_tf(captions, 10 * max_words, splitter)
+        ids = words.with_flat_values(text.correct_tf(words.flat_values, table)[0])
+        ids = unknown_word_noise(ids, unknown_word_rate, _stateless_seed(seed, position[0], 4))[:, :max_words]
+        batch["token_ids"] = tf.cast(ids.to_tensor(default_value=text.PAD_ID, shape=[None, max_words]), tf.int32)
+    else:
+        batch["token_ids"] = text.tokenize_tf(captions, table, max_words, splitter)
     batch["mismatched_token_ids"] = text.tokenize_tf(mismatched, table, max_words, splitter)
     return batch
 
@@ -137,8 +161,8 @@ def make_dataset(config: DataConfig, split: str = "train", training: bool = True
     ds = ds.map(lambda position, s: decode_example(s, config, True, position),
                 num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.map(lambda b: _tokenize_batch(b, table, max_words, splitter), num_parallel_calls=AUTOTUNE,
-                deterministic=True)
+    ds = ds.map(lambda b: _tokenize_batch(b, table, max_words, splitter, config.unknown_word_rate, config.seed),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)
 
 
