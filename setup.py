@@ -56,7 +56,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["mimnet_tf", "mimnet_tf.*"]),
-    package_data={"mimnet_tf": ["data/synthbirds/*.json"]},
+    package_data={"mimnet_tf": ["data/synthbirds/*.json", "data/*.txt"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points=ENTRY_POINTS,

@@ -19,6 +19,8 @@ LR_SCHEDULES = ("constant", "cosine", "step")
 # the values of --colour_swap_colours and --colour_swap_shading (also checked by training/recolour.py)
 COLOUR_SWAP_COLOURS = ("random", "batch")
 COLOUR_SWAP_SHADINGS = ("additive", "multiplicative")
+# the values of --colour_swap_described: which colour names a caption's colour words are read with
+COLOUR_NAME_TABLES = ("", "xkcd", "css")
 SWAP_LOCALISATION_POOLS = ("area", "max")  # --swap_localisation_pool (also checked by losses.py)
 
 
@@ -187,6 +189,7 @@ class TrainConfig:
     colour_swap_area_reference: float = 0.0  # > 0: a smaller region's pixels weigh more, as if it had this area
     colour_swap_unmix_edges: bool = False  # repaint a region's anti-aliased edge by the share of its colour
     colour_swap_shading: str = "additive"  # "additive" (shift colours) or "multiplicative" (albedo x light)
+    colour_swap_described: str = ""  # a colour-name table: only regions whose colour the caption names are repainted
     tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -292,6 +295,8 @@ def validate(config: RunConfig) -> None:
          f"--colour_swap_candidates={config.train.colour_swap_candidates}: expected >= 1"),
         (config.loss.swap_localisation <= 0 or (config.train.colour_swap > 0 and config.model.use_tlu),
          "--swap_localisation needs --colour_swap > 0 and --use_tlu"),
+        (config.train.colour_swap_described in COLOUR_NAME_TABLES,
+         f"--colour_swap_described={config.train.colour_swap_described!r}: expected one of {COLOUR_NAME_TABLES}"),
         (config.train.colour_swap_shading in COLOUR_SWAP_SHADINGS,
          f"--colour_swap_shading={config.train.colour_swap_shading!r}: expected one of {COLOUR_SWAP_SHADINGS}"),
         (config.loss.swap_localisation_pool in SWAP_LOCALISATION_POOLS,

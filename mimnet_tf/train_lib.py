@@ -80,6 +80,24 @@ def _prepared(data: DataConfig) -> bool:
     return os.path.exists(os.path.join(folder, text.VOCAB_FILENAME))
 
 
+def _stale_synthbirds(data: DataConfig) -> str:
+    """Why `data.data_dir` must be rendered again ('' when it need not): it holds SynthBirds of an
+    older format (other captions or scenes), which would otherwise train without a word said."""
+    if data.dataset != "synthbirds":
+        return ""
+    from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME
+
+    try:
+        with open(os.path.join(data.data_dir, METADATA_FILENAME), encoding="utf-8") as f:
+            version = json.load(f).get("format_version")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if version == FORMAT_VERSION:
+        return ""
+    return (f"{data.data_dir} holds SynthBirds format {version} and this version reads format {FORMAT_VERSION}: "
+            f"rendering it again (only the renderer's own files and the prepared records are replaced)")
+
+
 def prepare_command(data: DataConfig) -> str:
     """The command that prepares `data` (for error messages)."""
     parts = ["python -m mimnet_tf.data.prepare", f"--dataset={data.dataset}", f"--data_dir={data.data_dir}",
@@ -102,7 +120,10 @@ def ensure_prepared_data(data: DataConfig, allow_render: bool = True, progress: 
     Raises:
         SetupError: the data is missing and cannot be made here.
     """
-    if _prepared(data):
+    stale = _stale_synthbirds(data)
+    if stale:
+        log(stale)
+    elif _prepared(data):
         return
     if data.dataset != "synthbirds":
         raise SetupError(f"No prepared {data.dataset} data in {data.resolved_prepared_dir} (expected train-*.tfrecord "
@@ -119,7 +140,7 @@ def ensure_prepared_data(data: DataConfig, allow_render: bool = True, progress: 
         count = data.synthbirds_num_train + data.synthbirds_num_test
         write_dataset(data.data_dir, data.synthbirds_num_train, data.synthbirds_num_test, size=data.image_size,
                       seed=data.seed, num_edit_cases=min(SYNTHBIRDS_EDIT_CASES, data.synthbirds_num_test),
-                      workers=1 if count < PARALLEL_RENDER_MIN else 2, progress=progress)
+                      workers=1 if count < PARALLEL_RENDER_MIN else 2, progress=progress, overwrite=bool(stale))
         log(f"Preparing TFRecords in {data.resolved_prepared_dir}")
         prepare(data, data.resolved_prepared_dir, progress=progress)
     except (OutputDirError, ValueError, FileNotFoundError) as error:

@@ -1,5 +1,6 @@
 """The benchmark scripts' own logic (their measurements are run by hand, not in the suite)."""
 import dataclasses
+import json
 import importlib.util
 import os
 
@@ -157,3 +158,16 @@ def test_word_binding_shares_of_each_position_add_up(binding):
                 assert min(row["shares"]) >= 0.0
         assert stage["background"]["all"]["shares"][:2] == [0.0, 0.0]
     assert "| beak" in binding.format_table(results) or "| wings" in binding.format_table(results)
+
+
+def test_time_to_accuracy_adds_the_time_of_every_process_of_a_resumed_run(tmp_path):
+    tta = _load("time_to_accuracy")
+    log = tmp_path / "train_log.jsonl"
+    records = [{"step": 50, "elapsed": 60.0}, {"step": 100, "elapsed": 120.0},  # first process
+               {"step": 150, "elapsed": 30.0}, {"step": 200, "elapsed": 90.0}]  # resumed: clock restarts
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    minutes = tta.training_minutes(str(log))
+    assert minutes == {50: 1.0, 100: 2.0, 150: 2.5, 200: 3.5}
+    assert tta.minutes_at(minutes, 120) == 2.0 and tta.minutes_at(minutes, 10) == 0.0
+    points = [{"minutes": 1.0, "accuracy": {"t": 0.5}}, {"minutes": 2.0, "accuracy": {"t": 0.9}}]
+    assert tta.first_minute(points, "t", 0.85) == 2.0 and tta.first_minute(points, "t", 0.95) is None

@@ -17,6 +17,7 @@ import tensorflow as tf
 from mimnet_tf.config import INITIALISATION_FIELDS, RunConfig, model_differences
 from mimnet_tf.data.text import VOCAB_FILENAME, Vocabulary
 from mimnet_tf.training.checkpointing import layer_variables, restore_generator
+from mimnet_tf.training.colour_names import vocabulary_colours
 
 CONFIG_FILENAME = "config.json"
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -108,8 +109,12 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
         from mimnet_tf.models.stream import stream_from_dir
 
         redescriber = stream_from_dir(config.model.stream_dir, vocab)
+    colour_words = None
+    if config.train.colour_swap_described:
+        colour_words = vocabulary_colours(config.train.colour_swap_described, vocab.words)
     model = MIMNet(config.model, config.loss, config.train,
-                   damsm=damsm if config.loss.damsm > 0 else None, redescriber=redescriber, name="mimnet")
+                   damsm=damsm if config.loss.damsm > 0 else None, redescriber=redescriber,
+                   colour_words=colour_words, name="mimnet")
     model.build_all()
     encoder = model.generator.text_encoder
     if damsm is not None:

@@ -71,7 +71,8 @@ class MIMNet(GANModel):
                "tlu_mean", "real_conformity", "mismatched_conformity", "fake_conformity")
 
     def __init__(self, model_config: ModelConfig, loss_weights: LossWeights = LossWeights(),
-                 train_config: TrainConfig = TrainConfig(), damsm=None, redescriber=None, **kwargs):
+                 train_config: TrainConfig = TrainConfig(), damsm=None, redescriber=None, colour_words=None,
+                 **kwargs):
         super().__init__(model_config, loss_weights, train_config, **kwargs)
         size = model_config.image_size
         self.generator = MIMNetGenerator(model_config, name="generator")
@@ -90,6 +91,10 @@ class MIMNet(GANModel):
         if loss_weights.redescription > 0 and redescriber is None:
             raise ValueError("loss weight redescription > 0 needs a pretrained STREAM captioner (--stream_dir)")
         self.phases = (RECONSTRUCTION, ADVERSARIAL)
+        if train_config.colour_swap_described and colour_words is None:
+            raise ValueError("--colour_swap_described needs the vocabulary's colour words (colour_names.py)")
+        # (palette (P, 3), palette row of each token id (V,)) from colour_names.vocabulary_colours
+        self.colour_words = colour_words
 
     # ------------------------------------------------------------------ building and compiling
     def build_all(self, batch_size: int = 1):
@@ -159,7 +164,13 @@ class MIMNet(GANModel):
     def _stage_weight(self, stage):
         return self.loss_weights.coarse_stage if stage == "coarse" else self.loss_weights.fine_stage
 
-    def _colour_swap(self, image, local_batch):
+    def _described_colours(self, token_ids):
+        """(batch, P): 1 where the caption names palette colour p (`--colour_swap_described`)."""
+        palette, colour_of_word = self.colour_words
+        named = tf.gather(tf.constant(colour_of_word), token_ids)  # -1: not a colour word
+        return tf.reduce_max(tf.one_hot(named, len(palette)), axis=1)
+
+    def _colour_swap(self, image, local_batch, token_ids=None):
         """The reconstruction input (`image` with colour regions repainted, or itself), which examples
         were repainted (batch,), the L1 pixel weights (None for a plain mean) and the repainted map
         (batch, S, S) (weights >= 0, above 1 with --colour_swap_area_reference)."""
@@ -171,6 +182,11 @@ class MIMNet(GANModel):
             local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
         swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
+        described = None
+        if t.colour_swap_described:
+            if self.colour_words is None or token_ids is None:
+                raise ValueError("--colour_swap_described needs the captions' token ids and the vocabulary's colours")
+            described = self._described_colours(token_ids)
         recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
                                                           t.colour_swap_centre, colours=t.colour_swap_colours,
                                                           candidates=t.colour_swap_candidates,
@@ -178,7 +194,9 @@ class MIMNet(GANModel):
                                                           max_area=t.colour_swap_max_area,
                                                           area_reference=t.colour_swap_area_reference,
                                                           unmix_edges=t.colour_swap_unmix_edges,
-                                                          shading=t.colour_swap_shading)
+                                                          shading=t.colour_swap_shading,
+                                                          palette=None if described is None else self.colour_words[0],
+                                                          described=described)
         source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
         pixel_weights = None
         if t.colour_swap_weight != 1.0:
@@ -203,7 +221,7 @@ class MIMNet(GANModel):
             uniform = self._random(
                 _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
             grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
-        source, swapped, pixel_weights, repainted = self._colour_swap(image, local_batch)
+        source, swapped, pixel_weights, repainted = self._colour_swap(image, local_batch, token_ids)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
             cfg = self.model_config

@@ -66,6 +66,18 @@ def _scale_colour(images, seed_colour, new_colour):
     return tf.clip_by_value(scaled * 2.0 - 1.0, -1.0, 1.0)
 
 
+def named_colour(colours, palette):
+    """Index (...) of the palette row (P, 3) nearest to each colour (..., 3), all in [-1, 1]: the
+    distance of a colour to k x a palette colour, k in 1 +- SHADE_TOLERANCE fitted as in
+    `_shaded_distance`, so a shaded part keeps its name."""
+    pixels = ((colours + 1.0) / 2.0)[..., None, :]  # (..., 1, 3) in [0, 1]
+    named = (tf.convert_to_tensor(palette, tf.float32) + 1.0) / 2.0  # (P, 3)
+    norm = tf.maximum(tf.reduce_sum(named * named, -1), 1e-6)
+    scale = tf.clip_by_value(tf.reduce_sum(pixels * named, -1) / norm, 1.0 - SHADE_TOLERANCE, 1.0 + SHADE_TOLERANCE)
+    distance = tf.norm(pixels - scale[..., None] * named, axis=-1)  # (..., P)
+    return tf.argmin(distance, axis=-1, output_type=tf.int32)
+
+
 def _unmixed_edges(weight, distance):
     """Extends a region (batch, S, S) to the pixels around it that mix its colour with a neighbour's.
 
@@ -83,7 +95,8 @@ def _unmixed_edges(weight, distance):
 
 def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6, softness: float = 0.05,
                      colours: str = "random", candidates: int = 1, min_area: float = 0.002, max_area: float = 1.0,
-                     area_reference: float = 0.0, unmix_edges: bool = False, shading: str = "additive"):
+                     area_reference: float = 0.0, unmix_edges: bool = False, shading: str = "additive",
+                     palette=None, described=None):
     """Repaints colour regions of `images` ([-1, 1], (batch, S, S, 3)).
 
     Args:
@@ -117,6 +130,11 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
             repainted by the ratio of new to seed colour (`_scale_colour`).
         unmix_edges: repaint the anti-aliased pixels around a region by the share of its colour
             they hold (see `_unmixed_edges`), so no ring of the old colour is left.
+        palette, described: only repaint regions whose colour the caption names. palette (P, 3)
+            in [-1, 1] are the colours the vocabulary's words name (`colour_names.py`) and
+            described (batch, P) is 1 where an example's caption names that colour; a candidate
+            seed counts only when its nearest palette colour (`named_colour`) is described, and a
+            region with no such candidate is not repainted.
 
     Returns:
         (recoloured images, the repainted weight of each pixel (batch, S, S): in [0, 1], or up to
@@ -148,7 +166,11 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         flat = tf.reshape(weights, tf.concat([[-1], tf.shape(weights)[2:4], [1]], axis=0))
         eroded = -tf.nn.max_pool2d(-flat, 3, 1, "SAME")
         areas = tf.reshape(tf.reduce_mean(eroded, axis=[1, 2, 3]), tf.shape(weights)[:2])  # (batch, K)
-        chosen = tf.argmin(tf.where(areas >= min_area, areas, areas + 2.0), axis=1, output_type=tf.int32)
+        eligible = areas >= min_area
+        if described is not None:
+            names = named_colour(seeds, palette)  # (batch, K)
+            eligible &= tf.gather(tf.convert_to_tensor(described, tf.float32), names, batch_dims=1) > 0
+        chosen = tf.argmin(tf.where(eligible, areas, areas + 2.0), axis=1, output_type=tf.int32)
         seed_colour = tf.gather(seeds, chosen, batch_dims=1)
         weight = tf.gather(weights, chosen, batch_dims=1)
         area = tf.gather(areas, chosen, batch_dims=1)
@@ -159,6 +181,8 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         else:
             new_colour = d[:, 2:5] * 2.0 - 1.0
         applied = tf.cast(d[:, 5] < 1.0 / (region + 1), tf.float32) * tf.cast(area <= max_area, tf.float32)
+        if described is not None:
+            applied *= tf.cast(tf.reduce_any(eligible, axis=1), tf.float32)
         weight = weight * applied[:, None, None]
         if shading == "multiplicative":
             scaled = _scale_colour(out, seed_colour, new_colour)

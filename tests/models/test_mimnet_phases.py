@@ -462,7 +462,32 @@ def test_colour_swap_flags_reach_the_recolouring(model, batch, monkeypatch):
     with switched(model, (RECONSTRUCTION,), train=train):
         model._colour_swap(batch["image"], BATCH)
     assert seen == {"threshold": 0.3, "centre": 0.7, "candidates": 3, "min_area": 0.0005, "max_area": 0.1,
-                    "area_reference": 0.025, "unmix_edges": True, "colours": "batch", "shading": "multiplicative"}
+                    "area_reference": 0.025, "unmix_edges": True, "colours": "batch", "shading": "multiplicative",
+                    "palette": None, "described": None}
+
+
+def test_described_colour_swap_repaints_only_regions_of_colours_the_caption_names(model, batch):
+    """--colour_swap_described: a caption with no colour word gets no repainted region (so a part
+    the text does not name is never taught to change); one naming every colour trains as before."""
+    from mimnet_tf.training.colour_names import vocabulary_colours
+
+    words = ["<pad>", "<unk>", "a", "bird", "red", "green", "blue", "yellow", "black", "white"]
+    train = {"colour_swap": 1.0, "colour_swap_candidates": 4, "colour_swap_described": "xkcd", "colour_swap_min_area": 0.0}
+    saved = model.colour_words
+    model.colour_words = vocabulary_colours("xkcd", words)
+    try:
+        with switched(model, (RECONSTRUCTION,), train=train):
+            silent = tf.constant([[2, 3, 0, 0, 0, 0]] * BATCH, tf.int32)  # "a bird"
+            source, _, _, repainted = model._colour_swap(batch["image"], BATCH, silent)
+            np.testing.assert_array_equal(source.numpy(), batch["image"].numpy())
+            assert float(tf.reduce_max(repainted)) == 0.0
+            every_colour = tf.constant([[4, 5, 6, 7, 8, 9]] * BATCH, tf.int32)
+            source, _, _, repainted = model._colour_swap(batch["image"], BATCH, every_colour)
+            assert float(tf.reduce_max(repainted)) > 0.0
+            results = model.train_step(batch)
+        assert all(np.isfinite(float(v)) for v in results.values())
+    finally:
+        model.colour_words = saved
 
 
 def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, batch):

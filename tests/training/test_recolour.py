@@ -1,5 +1,6 @@
 """Colour swap: mask-free repainting of colour regions for the reconstruction phase."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mimnet_tf.training.recolour import DRAWS_PER_REGION, draws_per_region, recolour_regions
@@ -182,3 +183,67 @@ def test_multiplicative_shading_keeps_a_darker_rim_in_the_region_and_darker():
     np.testing.assert_array_equal(out[0, 0], (image[0, 0, 0] + 1.0) / 2.0)  # the background is untouched
     with np.testing.assert_raises_regex(ValueError, "shading='gamma'"):
         recolour_regions(image, draws, shading="gamma")
+
+
+def _three_colour_image(size=16):
+    """Red left third, blue middle third, green right third, in [-1, 1]."""
+    image = np.zeros((1, size, size, 3), np.float32)
+    image[0, :, :5] = [0.8, -0.8, -0.8]
+    image[0, :, 5:11] = [-0.8, -0.8, 0.8]
+    image[0, :, 11:] = [-0.8, 0.4, -0.8]
+    return image
+
+
+# palette rows: red, blue, green (what colour_names.vocabulary_colours returns for those words)
+_PALETTE = np.array([[0.8, -0.8, -0.8], [-0.8, -0.8, 0.8], [-0.8, 0.4, -0.8]], np.float32)
+
+
+def _candidates(*columns, colour=(1.0, 1.0, 1.0)):
+    """One region whose candidate seeds sit on row 0.5 at `columns` (centre=1 coordinates)."""
+    d = np.zeros((1, 1, draws_per_region(len(columns))), np.float32)
+    d[0, 0, :DRAWS_PER_REGION] = [0.5, columns[0], *colour, 0.0]
+    for k, column in enumerate(columns[1:]):
+        d[0, 0, DRAWS_PER_REGION + 2 * k:DRAWS_PER_REGION + 2 * k + 2] = [0.5, column]
+    return d
+
+
+def test_described_repaints_only_a_region_whose_colour_the_caption_names():
+    image = _three_colour_image()
+    # Seeds on red (smallest region), blue and green; the caption names only blue.
+    draws = _candidates(0.1, 0.5, 0.9)
+    plain, _ = recolour_regions(image, draws, centre=1.0, candidates=3, min_area=0.0)
+    assert not np.allclose(plain.numpy()[0, :, :5], image[0, :, :5])  # without: the smallest, red
+    out, weight = recolour_regions(image, draws, centre=1.0, candidates=3, min_area=0.0,
+                                   palette=_PALETTE, described=np.array([[0.0, 1.0, 0.0]], np.float32))
+    out = out.numpy()
+    np.testing.assert_allclose(out[0, :, :5], image[0, :, :5], atol=1e-6)
+    np.testing.assert_allclose(out[0, :, 11:], image[0, :, 11:], atol=1e-6)
+    assert not np.allclose(out[0, :, 5:11], image[0, :, 5:11])
+    assert float(tf.reduce_max(weight[0, :, 5:11])) == 1.0
+
+
+def test_described_with_no_named_colour_repaints_nothing():
+    image = _three_colour_image()
+    out, weight = recolour_regions(image, _candidates(0.1, 0.5), centre=1.0, candidates=2, min_area=0.0,
+                                   palette=_PALETTE, described=np.array([[0.0, 0.0, 1.0]], np.float32))
+    np.testing.assert_array_equal(out.numpy(), image)
+    assert float(tf.reduce_max(weight)) == 0.0
+
+
+@pytest.mark.parametrize("table", ["xkcd"])
+def test_a_shaded_synthbirds_part_keeps_its_colour_name(table):
+    """The generic colour-name table names every SynthBirds colour, shaded as the renderer shades
+    it, by the word its captions use (the table knows nothing of SynthBirds)."""
+    from mimnet_tf.data.synthbirds.palette import PALETTE
+    from mimnet_tf.training.colour_names import vocabulary_colours
+    from mimnet_tf.training.recolour import named_colour
+
+    words = ["<pad>", "the", *PALETTE, "gray"]
+    palette, colour_of_word = vocabulary_colours(table, words)
+    assert colour_of_word[words.index("gray")] == colour_of_word[words.index("grey")]
+    assert colour_of_word[1] == -1 and len(palette) == len(PALETTE)
+    for name, rgb in PALETTE.items():
+        for shade in (0.75, 1.0, 1.12):  # the renderer's shading range
+            colour = np.clip(np.array(rgb) * shade, 0, 255) / 127.5 - 1.0
+            index = int(named_colour(tf.constant(colour, tf.float32), palette))
+            assert index == colour_of_word[words.index(name)], (name, shade)

@@ -176,3 +176,31 @@ def test_a_model_directory_refuses_another_architecture_but_not_other_initial_we
         train_lib.check_model_dir(str(tmp_path), wider, vocab)
     with pytest.raises(train_lib.SetupError, match="another vocabulary"):
         train_lib.check_model_dir(str(tmp_path), config, text.Vocabulary(["<pad>", "<unk>", "blue"]))
+
+
+def test_synthbirds_of_an_older_format_is_rendered_again_not_trained_on(tmp_path):
+    """A SynthBirds folder written by an older version (other captions) would otherwise train
+    silently; it is rendered again, and what is not the renderer's own stays."""
+    import json
+
+    from mimnet_tf import train_lib
+    from mimnet_tf.config import DataConfig
+    from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME
+
+    data = DataConfig(dataset="synthbirds", data_dir=str(tmp_path / "sb"), synthbirds_num_train=8,
+                      synthbirds_num_test=4, num_shards=1, image_size=16)
+    messages = []
+    train_lib.ensure_prepared_data(data, progress=False, log=messages.append)
+    metadata_path = tmp_path / "sb" / METADATA_FILENAME
+    metadata = json.loads(metadata_path.read_text())
+    metadata["format_version"] = FORMAT_VERSION - 1
+    metadata_path.write_text(json.dumps(metadata))
+    (tmp_path / "sb" / "notes.txt").write_text("mine")
+    messages.clear()
+    train_lib.ensure_prepared_data(data, progress=False, log=messages.append)
+    assert f"format {FORMAT_VERSION - 1}" in messages[0]
+    assert json.loads(metadata_path.read_text())["format_version"] == FORMAT_VERSION
+    assert (tmp_path / "sb" / "notes.txt").read_text() == "mine"
+    messages.clear()
+    train_lib.ensure_prepared_data(data, progress=False, log=messages.append)
+    assert messages == []  # up to date: nothing rendered
