@@ -3,8 +3,7 @@
     python benchmarks/word_binding.py --binding_checkpoint=pretrained/synthbirds64 --binding_cases=200
 
 MIM-Net's generator reads the caption through word attention: in ICM (`--icm_word_attention`, at the
-feature grid, S / feature_downsample), in FIR (Eq. 10, at S/2) and, with `--fir_full_attention`, in
-FIR again at S. An edit of a part can only follow
+feature grid, S / feature_downsample) and in FIR (Eq. 10, at S/2). An edit of a part can only follow
 the caption if the positions of that part attend to the colour word that names it ("a yellow *beak*"
 -> "yellow"). On held-out edit cases (the source image with its target caption), for every part the
 caption names, this prints the mean attention weight at that part's pixels on
@@ -53,13 +52,12 @@ def word_roles(caption: str, part: str, max_words: int):
     return own, part_index, [i for i in colours if i != own]
 
 
-STAGES = {"icm": "icm_word_attention", "fir": "word_attention", "fir_full": "full_word_attention"}
+STAGES = {"icm": "icm_word_attention", "fir": "word_attention"}
 
 
 def attention_maps(generator, images: np.ndarray, token_ids: np.ndarray) -> dict:
-    """{"icm": (B, h, w, L), "fir": (B, S/2, S/2, L), "fir_full": (B, S, S, L)}: the word attention
-    weights the generator returns (ICM's with --icm_word_attention, FIR's second with
-    --fir_full_attention; a stage the model does not have is absent)."""
+    """{"icm": (B, h, w, L), "fir": (B, S/2, S/2, L)}: the word attention weights the generator
+    returns (ICM's with --icm_word_attention; a stage the model does not have is absent)."""
     outputs = generator({"image": images, "token_ids": token_ids})
     maps = {}
     for stage, name in STAGES.items():

@@ -101,14 +101,6 @@ class ModelConfig:
     # That word attention queries with the image features as well as the boundary features: the
     # image encoder (from the DAMSM) was pretrained to match regions to words (not in the paper).
     icm_query_image: bool = False
-    # Inside the TLU map only the text gives colour (the colour path sees the image greyed there and
-    # FIR's word context is gated by A); outside it only the image does. Not in the paper.
-    tlu_exclusive: bool = False
-    # A second localisation map at S/2 in ICM (A's logits plus a convolution of the upsampled fused
-    # features and the image skip) gates the decoders' S/2 and S skips, so a part a few pixels
-    # wide can open without opening a whole cell of A. Not in the paper.
-    fine_tlu: bool = False
-    fir_full_attention: bool = False  # FIR's positions at S also attend over the words (after the upsampling), so a part a few pixels wide reads its colour word by its own pixels' features (not in the paper)
     # Discriminators (Eq. 12-13).
     disc_channels: int = 32
     # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).
@@ -175,8 +167,6 @@ class TrainConfig:
     max_steps: int = 0  # 0: epochs decide
     phase_schedule: str = "alternate"
     reconstruction_steps: int = 0  # K for --phase_schedule=reconstruction_first
-    memory_only_reconstruction: bool = False  # reconstruction updates only the memory
-    colour_dropout: float = 0.0  # reconstruction: P(colour path sees the grey image) (not in the paper)
     colour_swap: float = 0.0  # reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)
     colour_swap_regions: int = 2  # at most this many repainted regions per image
     colour_swap_threshold: float = 0.25  # colour distance to the seed pixel that joins a region ([-1, 1] units)
@@ -190,7 +180,6 @@ class TrainConfig:
     colour_swap_unmix_edges: bool = False  # repaint a region's anti-aliased edge by the share of its colour
     colour_swap_shading: str = "additive"  # "additive" (shift colours) or "multiplicative" (albedo x light)
     colour_swap_described: str = ""  # a colour-name table: only regions whose colour the caption names are repainted
-    tlu_warmup_steps: int = 0  # the first K steps use A = 0.5 everywhere, so the text path learns first
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50
@@ -254,11 +243,25 @@ class RunConfig:
             return cls.from_dict(json.load(f))
 
 
+# Switches of experiments that were removed, with the value that meant "off": a config.json that
+# has one of them on describes a model this code no longer builds (docs/experiments.md says what
+# each did). Other unknown keys are ignored.
+REMOVED_FIELDS = {"tlu_exclusive": False, "fine_tlu": False, "fir_full_attention": False,
+                  "memory_only_reconstruction": False, "colour_dropout": 0.0, "tlu_warmup_steps": 0}
+
+
 def _build(kind, values: dict[str, Any]):
-    """Builds a dataclass from a dict, ignoring unknown keys and restoring tuples."""
+    """Builds a dataclass from a dict, ignoring unknown keys and restoring tuples.
+
+    Raises:
+        ValueError: a removed switch (REMOVED_FIELDS) is on.
+    """
     names = {f.name: f for f in dataclasses.fields(kind)}
     kwargs = {}
     for key, value in values.items():
+        if key in REMOVED_FIELDS and value != REMOVED_FIELDS[key]:
+            raise ValueError(f"{key}={value!r}: this switch was removed (its experiment did not pay); the model was "
+                             f"made by an older mimnet_tf")
         if key not in names:
             continue
         if isinstance(value, list):
@@ -281,14 +284,12 @@ def validate(config: RunConfig) -> None:
          f"--image_size={config.data.image_size}: expected a multiple of 16, at least 32"),
         (config.data.image_size % config.model.feature_downsample == 0,
          f"--feature_downsample={config.model.feature_downsample} must divide --image_size={config.data.image_size}"),
-        (not config.model.fine_tlu or (config.model.image_skips and config.model.feature_downsample >= 4),
-         "--fine_tlu needs --image_skips and --feature_downsample >= 4 (A coarser than S/2)"),
         (config.model.memory_similarity in ("cosine", "dot"),
          f"--memory_similarity={config.model.memory_similarity!r}: expected 'cosine' or 'dot'"),
         (config.model.fir_keys in ("texture", "words"),
          f"--fir_keys={config.model.fir_keys!r}: expected 'texture' or 'words'"),
-        (not config.model.icm_query_image or (config.model.icm_word_attention and not config.model.tlu_exclusive),
-         "--icm_query_image needs --icm_word_attention and --notlu_exclusive"),
+        (not config.model.icm_query_image or config.model.icm_word_attention,
+         "--icm_query_image needs --icm_word_attention"),
         (config.train.colour_swap_colours in COLOUR_SWAP_COLOURS,
          f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected one of {COLOUR_SWAP_COLOURS}"),
         (config.train.colour_swap_candidates >= 1,

@@ -94,8 +94,6 @@ def test_bad_flag_values_are_clear_errors():
         mimnet_flags.config_from_flags(parse("--swap_localisation_pool=median"))
     with pytest.raises(ValueError, match="--swap_localisation needs --colour_swap > 0"):
         mimnet_flags.config_from_flags(parse("--swap_localisation=1"))
-    with pytest.raises(ValueError, match="--fine_tlu needs --image_skips and --feature_downsample >= 4"):
-        mimnet_flags.config_from_flags(parse("--fine_tlu", "--image_skips", "--feature_downsample=2"))
     mismatched = config_lib.RunConfig(data=config_lib.DataConfig(image_size=128))  # model keeps 64
     with pytest.raises(ValueError, match="image_size differs between data, model"):
         mimnet_flags.config_to_flags(mismatched)
@@ -144,3 +142,19 @@ def test_entry_point_bad_input_exits_2_with_one_line(tmp_path, prepared, args, m
     assert not os.path.exists(tmp_path / "run")  # nothing written
     if args[0].startswith("--dataset=cub"):
         assert "python -m mimnet_tf.data.prepare --dataset=cub" in lines[0]
+
+
+def test_a_model_made_with_a_removed_switch_is_refused_by_name(tmp_path):
+    """config.json of a model trained with a switch that no longer exists (on) is refused naming
+    it; the same switch at its "off" value, as every older config.json has it, loads."""
+    import json
+
+    values = config_lib.RunConfig().to_dict()
+    values["model"]["fine_tlu"] = False
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(values))
+    assert config_lib.RunConfig.load(str(path)) == config_lib.RunConfig()
+    values["model"]["fine_tlu"] = True
+    path.write_text(json.dumps(values))
+    with pytest.raises(ValueError, match="fine_tlu=True: this switch was removed"):
+        config_lib.RunConfig.load(str(path))

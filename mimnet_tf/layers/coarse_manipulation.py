@@ -34,23 +34,16 @@ class CoarseManipulation(layers.Layer):
         word_attention: also give Eq. 5 a per-position word context (each position of E attends
             over the words and reads their texture features), so F_c can bind a colour to a
             part; the paper tiles only the global t (not in the paper; a config switch).
-        fine_map: at the last upsampling level (S/2) the skip is gated by a refined map,
-            `A_f = sigmoid(logit(up(A)) + conv([up(F), skip]))` (the convolution starts at zero, so
-            A_f starts as A), which also gates FIR's full-resolution skip: a part a few pixels
-            wide (a beak) can open without opening the whole cell of A it shares with the
-            background (not in the paper; needs image_skips and upsample_levels >= 1).
 
     Call: texture (batch, L, c), mask (batch, L), image_features list (finest first, from
         ImageEncoder), boundary_features (batch, h, w, c) -> dict(
         upsampled=U (batch, S/2, S/2, c_u), coarse=(batch, S/2, S/2, 3),
         localisation_map=A (batch, h, w, 1), texture_global=t (batch, c),
-        manipulated_features=F_c, fine_localisation_map=the map gating the S/2 skip (batch, S/2, S/2, 1),
-        with word_attention also its weights word_attention=(batch, h*w, L)).
+        manipulated_features=F_c, with word_attention also its weights word_attention=(batch, h*w, L)).
     """
 
     def __init__(self, channels: int, upsample_levels: int, use_tlu: bool = True, tlu_init_bias: float = 0.0,
-                 num_residual_blocks: int = 2, image_skips: bool = True, word_attention: bool = False,
-                 fine_map: bool = False, **kwargs):
+                 num_residual_blocks: int = 2, image_skips: bool = True, word_attention: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.upsample_levels = upsample_levels
@@ -64,9 +57,6 @@ class CoarseManipulation(layers.Layer):
         self.tlu = TargetLocalisationUnit(use_tlu, tlu_init_bias, name="tlu")
         self.ups = [UpBlock(max(channels // 2 ** (i + 1), 16), name=f"up{i}") for i in range(upsample_levels)]
         self.decoder = ToImage(name="decoder")
-        if fine_map and not (image_skips and upsample_levels >= 1):
-            raise ValueError("fine_map needs image_skips and at least one upsampling level")
-        self.fine_map = layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="fine_map") if fine_map else None
 
     @property
     def output_channels(self) -> int:
@@ -107,18 +97,12 @@ class CoarseManipulation(layers.Layer):
         localisation = localised["localisation_map"]
         fused = localisation * localised["manipulated_features"] + (1.0 - localisation) * image_features[-1]  # Eq. 7
         x = fused
-        gate = upsample_map(localisation, 2 ** len(self.ups))  # A at S/2
         for i, up in enumerate(self.ups):  # Eq. 8
             x = up(x)
             if self.image_skips:
                 skip = image_features[-2 - i]
-                level_gate = upsample_map(localisation, 2 ** (i + 1))
-                if self.fine_map is not None and i == len(self.ups) - 1:
-                    a = ops.clip(ops.cast(level_gate, x.dtype), 1e-4, 1.0 - 1e-4)
-                    refinement = self.fine_map(ops.concatenate([x, ops.cast(skip, x.dtype)], axis=-1))
-                    gate = level_gate = ops.sigmoid(ops.log(a) - ops.log(1.0 - a) + refinement)
-                x = ops.concatenate([x, (1.0 - level_gate) * skip], axis=-1)
-        return {**localised, "upsampled": x, "coarse": self.decoder(x), "fine_localisation_map": gate}
+                x = ops.concatenate([x, (1.0 - upsample_map(localisation, 2 ** (i + 1))) * skip], axis=-1)
+        return {**localised, "upsampled": x, "coarse": self.decoder(x)}
 
     def call(self, texture, mask, image_features, boundary_features):
         return self.decode(self.localise(texture, mask, boundary_features), image_features)
@@ -133,5 +117,4 @@ class CoarseManipulation(layers.Layer):
             "num_residual_blocks": self.num_residual_blocks,
             "image_skips": self.image_skips,
             "word_attention": self.word_attention is not None,
-            "fine_map": self.fine_map is not None,
         }

@@ -8,7 +8,7 @@ from keras import layers, ops
 
 from mimnet_tf.config import ModelConfig
 from mimnet_tf.layers.coarse_manipulation import CoarseManipulation
-from mimnet_tf.layers.image_encoder import ImageEncoder, boundary_image, greyscale
+from mimnet_tf.layers.image_encoder import ImageEncoder, boundary_image
 from mimnet_tf.layers.memory_bank import MemoryBank
 from mimnet_tf.layers.refinement import FineRefinement
 from mimnet_tf.layers.text_encoder import TextEncoder
@@ -29,11 +29,8 @@ class MIMNetGenerator(keras.Model):
     - `fine`: the edited image at S, (batch, S, S, 3) in [-1, 1];
     - `coarse`: the ICM image at S/2, (batch, S/2, S/2, 3);
     - `localisation_map`: the TLU map A, (batch, S/ds, S/ds, 1) in [0, 1];
-    - `fine_localisation_map`: (batch, S/2, S/2, 1): A at S/2, or with `fine_tlu` A refined at S/2
-      (it then gates the decoders' S/2 and S skips);
     - `word_attention`: FIR's word attention weights (batch, (S/2)^2, L); with `icm_word_attention`
-      also `icm_word_attention` (batch, (S/ds)^2, L), with `fir_full_attention` `full_word_attention`
-      (batch, S^2, L);
+      also `icm_word_attention` (batch, (S/ds)^2, L);
     plus the internals the losses need (`texture_global`, `image_features`, `memory_attention`).
 
     Args:
@@ -68,12 +65,8 @@ class MIMNetGenerator(keras.Model):
         levels = self.image_encoder.num_levels
         self.icm = CoarseManipulation(feature_dim, levels - 1, config.use_tlu, config.tlu_init_bias,
                                       config.num_residual_blocks, config.image_skips,
-                                      word_attention=config.icm_word_attention, fine_map=config.fine_tlu, name="icm")
-        # With fine_tlu, FIR's skip is gated by the ICM's refined map at S/2 instead of A.
-        self.fir = FineRefinement(self.icm.output_channels, 2 if config.fine_tlu else config.feature_downsample,
-                                  config.image_skips,
-                                  gate_context=config.tlu_exclusive, full_attention=config.fir_full_attention,
-                                  name="fir")
+                                      word_attention=config.icm_word_attention, name="icm")
+        self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips, name="fir")
 
     def build(self, input_shape=None):
         """Creates every variable with a dummy batch (Eq. 16's memory read included)."""
@@ -102,56 +95,33 @@ class MIMNetGenerator(keras.Model):
         projected = self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None]
         return {"texture": read["texture"] + projected, "attention": read["attention"]}
 
-    def manipulate(self, image, words, mask, memory_attention=None, grey=None, tlu_override=None):
+    def manipulate(self, image, words, mask, memory_attention=None):
         """The generator given text features (so a training step encodes each caption once).
 
         Args:
             image: (batch, S, S, 3) in [-1, 1].
             words, mask: from `encode_text`.
             memory_attention: optional (batch, L, N) weights replacing Eq. 2 (Eq. 16).
-            grey: optional (batch,) 0/1: the colour path sees the grey image (colour dropout).
-            tlu_override: optional scalar in [0, 1]: A becomes `o * 0.5 + (1 - o) * A` (a TLU
-                warm-up: with o = 1 the gate is half open everywhere and the TLU gets no gradient).
         """
         boundary = self.boundary_encoder(boundary_image(image))[-1]
         texture = self.texture(words, mask, memory_attention)
         keys = words if self.config.fir_keys == "words" else None
-        colour_input = image
-        if grey is not None:
-            g = ops.cast(grey, image.dtype)[:, None, None, None]
-            colour_input = g * greyscale(image) + (1.0 - g) * image
-        image_levels = None
-        if self.config.icm_query_image:  # (never with tlu_exclusive: the colour path then needs A first)
-            image_levels = self.image_encoder(colour_input)
+        image_levels = self.image_encoder(image)
         localised = self.icm.localise(texture["texture"], mask, boundary, keys=keys,
-                                      query_features=None if image_levels is None else image_levels[-1])
-        if tlu_override is not None:
-            o = ops.cast(tlu_override, localised["localisation_map"].dtype)
-            localised["localisation_map"] = o * 0.5 + (1.0 - o) * localised["localisation_map"]
-        if self.config.tlu_exclusive:
-            # Inside the TLU map the colour path sees no colours: they must come from the text.
-            size = image.shape[1:3]
-            inside = ops.image.resize(localised["localisation_map"], size, interpolation="bilinear")
-            colour_input = inside * greyscale(colour_input) + (1.0 - inside) * colour_input
-        if image_levels is None:
-            image_levels = self.image_encoder(colour_input)
+                                      query_features=image_levels[-1] if self.config.icm_query_image else None)
         coarse = self.icm.decode(localised, image_levels)
-        fir_map = coarse["fine_localisation_map"] if self.config.fine_tlu else coarse["localisation_map"]
-        fine = self.fir(coarse["upsampled"], texture["texture"], mask, fir_map, image_levels[0],
+        fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0],
                         keys=keys)
         return {
             "fine": ops.cast(fine["fine"], "float32"),
             "coarse": ops.cast(coarse["coarse"], "float32"),
             "localisation_map": ops.cast(coarse["localisation_map"], "float32"),
-            "fine_localisation_map": ops.cast(coarse["fine_localisation_map"], "float32"),
             "texture_global": coarse["texture_global"],
             "image_features": image_levels[-1],
             "memory_attention": texture["attention"],
             "word_attention": fine["word_attention"],
-            # Only with the switches that make them: ICM's word attention, FIR's second one at S.
-            **{name: weights for name, weights in (("icm_word_attention", coarse.get("word_attention")),
-                                                   ("full_word_attention", fine.get("full_word_attention")))
-               if weights is not None},
+            # Only with --icm_word_attention: ICM's word attention.
+            **({"icm_word_attention": coarse["word_attention"]} if "word_attention" in coarse else {}),
         }
 
     def call(self, inputs, training=False):

@@ -28,8 +28,8 @@ RECONSTRUCTION = "reconstruction"
 ADVERSARIAL = "adversarial"
 STAGES = ("coarse", "fine")
 
-# Purposes of the stateless random streams (one per kind of draw).
-_COLOUR_DROPOUT_STREAM = 1
+# Purposes of the stateless random streams (one per kind of draw; the numbers seed the draws, so
+# they stay as they were when a stream was removed).
 _MEMORY_STREAM = 2
 _COLOUR_SWAP_STREAM = 3
 
@@ -150,12 +150,6 @@ class MIMNet(GANModel):
         return self.discriminators["coarse"].trainable_variables + self.discriminators["fine"].trainable_variables
 
     # ------------------------------------------------------------------ helpers
-    def _tlu_override(self):
-        """1 during the TLU warm-up (A = 0.5 everywhere), else None."""
-        if self.train_config.tlu_warmup_steps <= 0:
-            return None
-        return ops.cast(self.step_counter < self.train_config.tlu_warmup_steps, "float32")
-
     def _stage_images(self, image, outputs):
         size = outputs["coarse"].shape[1:3]
         return {"coarse": (area_downsample(image, size), outputs["coarse"]),
@@ -216,11 +210,6 @@ class MIMNet(GANModel):
         w = self.loss_weights
         batch = ops.shape(image)[0]
         local_batch = image.shape[0]
-        grey = None
-        if self.train_config.colour_dropout > 0:
-            uniform = self._random(
-                _COLOUR_DROPOUT_STREAM, (), local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
-            grey = ops.cast(uniform < self.train_config.colour_dropout, "float32")
         source, swapped, pixel_weights, repainted = self._colour_swap(image, local_batch, token_ids)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
@@ -228,32 +217,25 @@ class MIMNet(GANModel):
             random_attention = self._random(
                 _MEMORY_STREAM, (cfg.max_words, cfg.memory_size), local_batch,
                 lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
-        variables = (memory_variables(self.generator) if self.train_config.memory_only_reconstruction
-                     else self.generator_variables(include_memory=True))
+        variables = self.generator_variables(include_memory=True)
         with tf.GradientTape() as tape:
             if token_ids is not None and self._trains_text_encoder(variables):
                 words = self.generator.encode_text(token_ids, training=True)["words"]
-            outputs = self.generator.manipulate(source, words, mask, grey=grey, tlu_override=self._tlu_override())
+            outputs = self.generator.manipulate(source, words, mask)
             rec = losses.reconstruction_loss(outputs, image, w.coarse_stage, w.fine_stage, pixel_weights)  # Eq. 14
             pgt = losses.pseudo_ground_truth_loss(outputs["localisation_map"], outputs["image_features"],
                                                   outputs["texture_global"], w.pseudo_gt_normalised)  # Eq. 15
-            if grey is not None:  # grey image features are no pseudo ground truth of colours
-                pgt = pgt * (1.0 - grey)
-            if swapped is not None:  # nor are repainted ones
+            if swapped is not None:  # repainted image features are no pseudo ground truth of colours
                 pgt = pgt * (1.0 - swapped)
             total = w.reconstruction * rec + w.pseudo_gt * pgt
             swap_loc = ops.zeros((batch,))
             if w.swap_localisation > 0 and swapped is not None:  # A marks what the caption must fix
-                maps = [outputs["localisation_map"]]
-                if self.model_config.fine_tlu:  # the fine map too, at its own resolution
-                    maps.append(outputs["fine_localisation_map"])
-                swap_loc = sum(losses.swap_localisation_loss(m, repainted, w.swap_localisation_pool,
-                                                             w.swap_localisation_balance) for m in maps) * swapped
+                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted, w.swap_localisation_pool,
+                                                         w.swap_localisation_balance) * swapped
                 total = total + w.swap_localisation * swap_loc
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image
-                random_outputs = self.generator.manipulate(image, words, mask, memory_attention=random_attention,
-                                                           tlu_override=self._tlu_override())
+                random_outputs = self.generator.manipulate(image, words, mask, memory_attention=random_attention)
                 for stage, (_, fake) in self._stage_images(image, random_outputs).items():
                     logits = self.discriminators[stage].reality_logit(self.discriminators[stage].image_features(fake))
                     rmt = rmt + self._stage_weight(stage) * losses.real_loss(logits)
@@ -285,8 +267,7 @@ class MIMNet(GANModel):
             words = mismatched["words"]  # the discriminators read these (constants for the generator)
             if "token_ids" in mismatched and self._trains_text_encoder(g_variables):
                 words = self.generator.encode_text(mismatched["token_ids"], training=True)["words"]
-            fake_outputs = self.generator.manipulate(image, words, mismatched["mask"],
-                                                     tlu_override=self._tlu_override())
+            fake_outputs = self.generator.manipulate(image, words, mismatched["mask"])
             stage_images = self._stage_images(image, fake_outputs)
             d_metrics = {}
             if self.uses_discriminators:

@@ -352,36 +352,6 @@ def test_fir_shapes_and_its_word_attention_ignores_pads():
                                rtol=1e-5, atol=1e-5)
 
 
-def test_fir_full_attention_reads_the_words_again_at_full_resolution():
-    """--fir_full_attention (not in the paper): after the upsampling the S positions attend over the
-    words a second time (B, S^2, L; pads get nothing) and that context reaches the image."""
-    upsampled, texture, localisation, full = _fir_inputs()
-    fir = FineRefinement(16, map_upsample=4, image_skips=True, full_attention=True)
-    out = fir(upsampled, texture, MASK, localisation, full)
-    assert tuple(out["fine"].shape) == (2, 32, 32, 3)
-    attention = _np(out["full_word_attention"])
-    assert attention.shape == (2, 1024, 5)
-    np.testing.assert_array_equal(attention[MASK[:, None, :].repeat(1024, 1) == 0], 0.0)
-    np.testing.assert_allclose(attention.sum(-1), 1.0, rtol=1e-5)
-    value = fir.full_word_attention.value
-    value.kernel.assign(np.zeros(value.kernel.shape, "float32"))
-    without_context = _np(fir(upsampled, texture, MASK, localisation, full)["fine"])
-    assert float(np.abs(without_context - _np(out["fine"])).max()) > 1e-4
-    assert FineRefinement.from_config(fir.get_config()).full_attention
-
-
-def test_generator_with_fir_full_attention_returns_its_weights(generator):
-    config = dataclasses.replace(generator.config, fir_full_attention=True)
-    keras.utils.set_random_seed(3)
-    g = MIMNetGenerator(config, name="generator")
-    g.build()
-    out = g({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
-    assert tuple(out["full_word_attention"].shape) == (2, 32 * 32, TOKENS.shape[1])
-    plain = generator({"image": np.zeros((2, 32, 32, 3), "float32"), "token_ids": TOKENS})
-    assert "full_word_attention" not in plain and "icm_word_attention" not in plain
-    assert MIMNetGenerator.from_config(g.get_config()).config.fir_full_attention
-
-
 # ----------------------------------------------------------------------------- TLU
 def test_tlu_is_eq_9_in_0_1():
     """A = sigmoid(q(t) . F_c / sqrt(c) + b): one value per position, in [0, 1], checked in numpy."""
@@ -522,7 +492,7 @@ def test_every_mimnet_layer_survives_a_config_round_trip():
         (ToImage(), lambda l: l(features)),
         (CoarseManipulation(32, 1, use_tlu=True, tlu_init_bias=0.5, num_residual_blocks=1, image_skips=True),
          lambda l: l(texture, MASK, levels, boundary)),
-        (FineRefinement(16, 4, image_skips=True, gate_context=True),
+        (FineRefinement(16, 4, image_skips=True),
          lambda l: l(levels[1], texture, MASK, np.full((2, 8, 8, 1), 0.5, "float32"), levels[0])),
         (TextAdaptiveDiscriminator(4, 3), lambda l: l(image[:, :16, :16], words, MASK)),
     ]
@@ -647,41 +617,3 @@ def test_generator_with_icm_query_image_reads_the_image_colours_in_f_c(generator
         assert MIMNetGenerator.from_config(g.get_config()).config.icm_query_image == query_image
     assert changes[False] < 1e-6
     assert changes[True] > 1e-5
-
-
-def test_icm_fine_map_starts_as_a_and_gates_the_half_resolution_skip():
-    """--fine_tlu (not in the paper): the S/2 skip is gated by sigmoid(logit(up(A)) + conv([U, skip]));
-    the convolution starts at zero, so the refined map starts as A upsampled; it is returned as
-    `fine_localisation_map`; the generator's FIR then gates its skip with it."""
-    rng = np.random.default_rng(6)
-    icm = CoarseManipulation(16, 1, image_skips=True, fine_map=True)
-    texture = keras.ops.convert_to_tensor(rng.normal(size=(1, 3, 16)).astype("float32"))
-    boundary = keras.ops.convert_to_tensor(rng.normal(size=(1, 4, 4, 16)).astype("float32"))
-    levels = [keras.ops.convert_to_tensor(rng.normal(size=(1, s, s, c)).astype("float32"))
-              for s, c in ((16, 4), (8, 8), (4, 16))]
-    localised = icm.localise(texture, keras.ops.ones((1, 3)), boundary)
-    out = icm.decode(localised, levels)
-    upsampled_a = np.repeat(np.repeat(_np(out["localisation_map"]), 2, 1), 2, 2)
-    np.testing.assert_allclose(_np(out["fine_localisation_map"]), upsampled_a, rtol=1e-5, atol=1e-6)
-    kernel = rng.normal(size=tuple(icm.fine_map.kernel.shape)).astype("float32")
-    icm.fine_map.kernel.assign(kernel)
-    out = icm.decode(localised, levels)
-    fine = _np(out["fine_localisation_map"])
-    assert float(np.abs(fine - upsampled_a).max()) > 1e-3
-    gated_skip = _np(out["upsampled"])[..., -8:]  # the skip is concatenated last
-    np.testing.assert_allclose(gated_skip, (1.0 - fine) * _np(levels[1]), rtol=1e-4, atol=1e-5)
-    assert CoarseManipulation.from_config(icm.get_config()).fine_map is not None
-    with pytest.raises(ValueError, match="fine_map needs image_skips"):
-        CoarseManipulation(16, 1, image_skips=False, fine_map=True)
-
-
-def test_generator_with_fine_tlu_gates_fir_by_the_refined_map(generator):
-    config = dataclasses.replace(generator.config, image_skips=True, fine_tlu=True)
-    keras.utils.set_random_seed(3)
-    g = MIMNetGenerator(config, name="generator")
-    g.build()
-    assert g.fir.map_upsample == 2
-    image = np.random.default_rng(7).uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32")
-    out = g({"image": image, "token_ids": TOKENS})
-    assert tuple(out["fine_localisation_map"].shape) == (2, 16, 16, 1)
-    assert MIMNetGenerator.from_config(g.get_config()).config.fine_tlu

@@ -67,7 +67,7 @@ def test_multiworker_needs_a_valid_tf_config(monkeypatch, raw, message):
 
 def _one_step_config(prepared: str, model_dir: str, strategy: str, image_log_every: int = 1):
     config = harness.run_config(prepared, model_dir, max_steps=1, checkpoint_every=0, strategy=strategy,
-                                colour_dropout=0.5, colour_swap=0.5, colour_swap_candidates=3,
+                                colour_swap=0.5, colour_swap_candidates=3,
                                 colour_swap_unmix_edges=True, colour_swap_area_reference=0.05,
                                 image_log_every=image_log_every)
     return dataclasses.replace(config, loss=dataclasses.replace(config.loss, swap_localisation=0.5))
