@@ -91,20 +91,17 @@ def sample_edits(model_dir: str, out: str) -> list[str]:
     """Edits a few SynthBirds test images with SAMPLE_EDITS; writes image, edit and map overlay."""
     from mimnet_tf import images
     from mimnet_tf.data.synthbirds.render import render, sample_scene
-    from mimnet_tf.edit_lib import edit_images
-    from mimnet_tf.editors import load_editor
+    from mimnet_tf.editor import Editor
 
-    editor = load_editor(checkpoint=model_dir)
+    editor = Editor.from_preset(model_dir)
     folder = os.path.join(out, "edits")
     os.makedirs(folder, exist_ok=True)
     pictures = [render(sample_scene(0, "test", i), 128).image for i in range(len(SAMPLE_EDITS))]
     written = []
-    for i, (picture, text, result) in enumerate(zip(pictures, SAMPLE_EDITS,
-                                                   edit_images(editor, pictures, SAMPLE_EDITS))):
+    for i, (picture, text, result) in enumerate(zip(pictures, SAMPLE_EDITS, editor.edit(pictures, SAMPLE_EDITS))):
         stem = os.path.join(folder, f"{i:02d}")
         images.save_image(f"{stem}_source.png", picture)
-        images.save_image(f"{stem}_edited.png", result.edited)
-        images.save_image(f"{stem}_map.png", result.map_overlay)
+        result.save(f"{stem}_edited.png", map_path=f"{stem}_map.png")
         written.append(f"{stem}_edited.png  <- \"{text}\"")
     return written
 
