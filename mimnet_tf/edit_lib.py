@@ -24,7 +24,6 @@ import numpy as np
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
 from mimnet_tf.editor import Editor, describe_caption
-from mimnet_tf.editors import load_editor
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 INDEX_FILENAME = "edits.csv"
@@ -171,18 +170,6 @@ def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str,
     return index
 
 
-def load(config: EditConfig) -> Editor:
-    """The editor of --preset, --checkpoint or --model (exactly one)."""
-    given = [flag for flag, value in (("--preset", config.preset), ("--checkpoint", config.checkpoint),
-                                      ("--model", config.model)) if value]
-    if len(given) != 1:
-        raise EditError("give exactly one of --preset (a shipped model: synthbirds64, synthbirds128), --checkpoint "
-                        f"(a model directory) and --model (an exported model); got {' and '.join(given) or 'none'}")
-    if config.preset:
-        return Editor.from_preset(config.preset)
-    return Editor(load_editor(config.checkpoint, config.model))
-
-
 def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional[Editor] = None,
         progress: bool = True) -> dict:
     """Checks the settings and inputs, loads the model, edits, writes; returns what was written.
@@ -207,7 +194,7 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional
         if config.save_map:
             check_output_path(map_out, "--map_out")
         picture = image_io.load_image(config.image)  # before the (slow) model load
-        editor = editor or load(config)
+        editor = editor or Editor.from_flags(config.preset, config.checkpoint, config.model)
         result = editor.edit(picture, config.text)
         result.save(out, map_out if config.save_map else "")
         log(f"Edited image ({picture.shape[1]}x{picture.shape[0]}): {out}"
@@ -220,7 +207,7 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional
     out_dir = config.out or "edits"
     if os.path.isfile(out_dir):
         raise EditError(f"--out={out_dir} is a file; with --manifest, --out is the folder of the results")
-    editor = editor or load(config)
+    editor = editor or Editor.from_flags(config.preset, config.checkpoint, config.model)
     index = edit_manifest(editor, requests, out_dir, config.save_map, config.batch_size, config.manifest, progress)
     log(f"Edited {len(index)} image(s) into {out_dir} (index: {os.path.join(out_dir, INDEX_FILENAME)})")
     return {"out_dir": out_dir, "index": index}

@@ -132,6 +132,19 @@ class Editor:
         """
         return cls(presets.load(preset))
 
+    @classmethod
+    def from_flags(cls, preset: str = "", checkpoint: str = "", model: str = "") -> "Editor":
+        """The editor of a command's --preset, --checkpoint or --model (exactly one given)."""
+        given = [flag for flag, value in (("--preset", preset), ("--checkpoint", checkpoint), ("--model", model))
+                 if value]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of --preset (a shipped model: {', '.join(presets.PRESETS)}), "
+                             "--checkpoint (a model directory) and --model (an exported model); got "
+                             f"{' and '.join(given) or 'none'}")
+        if preset:
+            return cls.from_preset(preset)
+        return cls(editors.load_editor(checkpoint, model))
+
     @property
     def image_size(self) -> int:
         """S: the model edits S x S images."""
