@@ -38,6 +38,14 @@ def preset_dir(name: str) -> str:
     return path
 
 
+def name_of(path: str) -> str:
+    """The preset name of a shipped model's directory (`pretrained/synthbirds64` -> synthbirds64), else ""."""
+    for name in PRESETS:
+        if path and os.path.abspath(path) == os.path.join(PRETRAINED_DIR, name):
+            return name
+    return ""
+
+
 def _is_export(path: str) -> bool:
     if os.path.isfile(path):  # a .tflite file (resolve_export names any other file as not one)
         return True
