@@ -185,13 +185,13 @@ class Editor:
         if isinstance(texts, str):
             if isinstance(images, (list, tuple)) or (isinstance(images, np.ndarray) and images.ndim == 4):
                 raise ValueError(f"{len(images)} images but one sentence; pass a list of {len(images)} sentences")
-            return self.edit([images], [texts], batch_size)[0]
+            return self.edit([as_rgb(images)], [texts], batch_size)[0]
         captions = list(texts)
         if not all(isinstance(c, str) for c in captions):
             raise ValueError(f"texts: expected a string or a list of strings; got {captions!r:.80}")
-        if isinstance(images, np.ndarray) and images.ndim != 4:
+        if isinstance(images, (str, os.PathLike, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim != 4):
             raise ValueError(f"a list of {len(captions)} sentences needs a list of images or a (B, H, W, 3) array; "
-                             f"got one array of shape {images.shape}")
+                             "got one image")
         pictures = [as_rgb(image, f"images[{i}]") for i, image in enumerate(images)]
         if len(pictures) != len(captions):
             raise ValueError(f"{len(pictures)} images but {len(captions)} sentences; expected one sentence per image")
