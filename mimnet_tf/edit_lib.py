@@ -160,11 +160,13 @@ def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str,
         for offset, (request, result) in enumerate(zip(chunk, results)):
             stem = f"{start + offset:04d}_{os.path.splitext(os.path.basename(request.image))[0]}"
             entry = {"image": request.image, "text": request.text, "edited": stem + ".png",
-                     "map": stem + "_map.png" if save_map else "", "unknown_words": " ".join(result.unknown_words)}
+                     "map": stem + "_map.png" if save_map else "",
+                     "corrected_words": " ".join(f"{typed}>{word}" for typed, word in result.corrected_words),
+                     "unknown_words": " ".join(result.unknown_words)}
             result.save(os.path.join(out_dir, entry["edited"]), os.path.join(out_dir, entry["map"]) if save_map else "")
             index.append(entry)
     with open(os.path.join(out_dir, INDEX_FILENAME), "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["image", "text", "edited", "map", "unknown_words"])
+        writer = csv.DictWriter(f, fieldnames=["image", "text", "edited", "map", "corrected_words", "unknown_words"])
         writer.writeheader()
         writer.writerows(index)
     return index
@@ -200,7 +202,8 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional
         log(f"Edited image ({picture.shape[1]}x{picture.shape[0]}): {out}"
             + (f"; localisation map overlay: {map_out}" if config.save_map else ""))
         log(describe_caption(result))
-        return {"edited": out, "map": map_out if config.save_map else "", "unknown_words": list(result.unknown_words)}
+        return {"edited": out, "map": map_out if config.save_map else "",
+                "corrected_words": list(result.corrected_words), "unknown_words": list(result.unknown_words)}
     if config.text:
         raise EditError("--text is for --image; with --manifest the text comes from each row")
     requests = read_manifest(config.manifest)

@@ -6,6 +6,7 @@
     result = editor.edit("docs/bird.png", "this bird has green wings and a red crown")
     result.edited            # uint8 (H, W, 3): the edit, at the input's size
     result.localisation_map  # float32 (h, w) in [0, 1]: where the model edits (the TLU map)
+    result.corrected_words   # typos it read as a word it knows, e.g. (("blu", "blue"),)
     result.unknown_words     # words of the sentence the model does not know, e.g. ("make",)
     result.save("edited.png", map_path="edited_map.png")
 
@@ -39,13 +40,17 @@ class EditResult:
             (h = S / feature_downsample): where the model changes the image.
         map_overlay: uint8 (H, W, 3), that map drawn as a heat map over the input.
         text: the sentence.
-        unknown_words: the sentence's words the model does not know (it reads each as `<unk>`).
+        corrected_words: (typed word, vocabulary word it was read as) for each likely typo of the
+            sentence (`mimnet_tf.data.text`'s spec: within 1 edit, 2 from 6 letters), in order.
+        unknown_words: the sentence's words the model does not know and could not correct (it
+            reads each as `<unk>`).
     """
 
     edited: np.ndarray
     localisation_map: np.ndarray
     map_overlay: np.ndarray
     text: str
+    corrected_words: tuple[tuple[str, str], ...] = ()
     unknown_words: tuple[str, ...] = ()
 
     def save(self, path: str, map_path: str = "") -> None:
@@ -56,20 +61,23 @@ class EditResult:
 
 
 def caption_report(vocab: text.Vocabulary, caption: str, max_words: int) -> dict:
-    """What an EditResult says about its sentence, beyond the edit: the words the model does not know.
+    """What an EditResult says about its sentence, beyond the edit: the typos corrected and the
+    words the model does not know, as `Vocabulary.read` (what every backend feeds the model) has them.
 
     The one place that reads a caption for the user: a field added here (and to EditResult)
     reaches the Python API, the edit command (`describe_caption`) and the web page.
     """
-    _, unknown = vocab.encode(caption, max_words)
-    return {"unknown_words": tuple(unknown)}
+    reading = vocab.read(caption, max_words)
+    return {"corrected_words": reading.corrections, "unknown_words": reading.unknown}
 
 
 def describe_caption(result: EditResult) -> str:
-    """One line for people: the caption report of `result` (the edit command and the web page print it)."""
-    if not result.unknown_words:
+    """One line for people: the caption report of `result` (the edit command and the web page print it),
+    in `text.Reading.describe`'s words, e.g. "Read 'blu' as 'blue'; unknown words (ignored): please."."""
+    note = text.Reading(np.zeros((0,), np.int32), result.corrected_words, result.unknown_words).describe()
+    if not note:
         return "Every word is known to the model."
-    return f"Words the model does not know (read as <unk>): {', '.join(result.unknown_words)}"
+    return note[0].upper() + note[1:] + "."
 
 
 def as_rgb(image, name: str = "image") -> np.ndarray:

@@ -5,7 +5,8 @@
     GET  /model             {"name", "image_size", "max_words", "words", "max_upload_bytes"}
     POST /edit              {"image": base64 of the picture file, "text": "..."} ->
                             {"edited": PNG data URL, "map": PNG data URL, "width", "height",
-                             "unknown_words": [...], "caption_note": one line}
+                             "corrected_words": [[typed, read as], ...], "unknown_words": [...],
+                             "caption_note": one line}
 
 An error is HTTP 4xx with {"error": one line naming the problem}: 413 for a body over
 `max_upload_bytes`, 400 for a body that is not that JSON, a picture that is not a readable image
@@ -93,6 +94,7 @@ def edit_request(editor: Editor, body: bytes, max_image_pixels: int) -> dict:
         raise RequestError(400, str(error)) from None
     return {"edited": _data_url(result.edited), "map": _data_url(result.map_overlay),
             "width": int(picture.shape[1]), "height": int(picture.shape[0]),
+            "corrected_words": [list(pair) for pair in result.corrected_words],
             "unknown_words": list(result.unknown_words), "caption_note": describe_caption(result)}
 
 

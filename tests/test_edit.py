@@ -117,7 +117,7 @@ def test_manifest_edits_every_row_into_a_folder(tiny_editor, picture, tmp_path):
     with open(tmp_path / "edits.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerows([["image", "text"], ["a.png", CAPTION], ["b.png", "a bird with green wings"],
-                          ["a.png", "this bird has white belly"]])
+                          ["a.png", "this bird has whte belly, zork"]])
     result = edit_lib.run(edit_lib.EditConfig(manifest=str(tmp_path / "edits.csv"), out=str(tmp_path / "out"),
                                               save_map=True, batch_size=2), log=lambda _: None, editor=Editor(tiny_editor))
     out = tmp_path / "out"
@@ -127,7 +127,8 @@ def test_manifest_edits_every_row_into_a_folder(tiny_editor, picture, tmp_path):
     assert np.abs(_load(out / "0002_a.png").astype(int) - expected.astype(int)).max() <= 1
     with open(out / edit_lib.INDEX_FILENAME, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert [r["text"] for r in rows] == [CAPTION, "a bird with green wings", "this bird has white belly"]
+    assert [r["text"] for r in rows] == [CAPTION, "a bird with green wings", "this bird has whte belly, zork"]
+    assert [(r["corrected_words"], r["unknown_words"]) for r in rows] == [("", ""), ("", ""), ("whte>white", "zork")]
     # JSON Lines works the same.
     with open(tmp_path / "edits.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps({"image": "b.png", "text": CAPTION}) + "\n")
@@ -172,15 +173,16 @@ def test_cli_edits_and_names_unknown_words(tiny_model_dir, picture, tmp_path):
     common = [f"--checkpoint={tiny_model_dir}", f"--image={tmp_path}/in.png"]
     process = run_cli("mimnet_tf.edit", *common, "--text=zork blorp", f"--out={tmp_path}/x.png")
     assert_one_line_error(process, "edit", "zork, blorp")
-    process = run_cli("mimnet_tf.edit", *common, f"--text=please {CAPTION}", f"--out={tmp_path}/out.png", "--save_map")
+    typed = "please " + CAPTION.replace("blue", "blu")
+    process = run_cli("mimnet_tf.edit", *common, f"--text={typed}", f"--out={tmp_path}/out.png", "--save_map")
     assert process.returncode == 0, process.stderr
     assert _load(tmp_path / "out.png").shape == picture.shape and _load(tmp_path / "out_map.png").shape == picture.shape
     assert process.stdout.splitlines() == [
         f"Edited image (53x37): {tmp_path}/out.png; localisation map overlay: {tmp_path}/out_map.png",
-        "Words the model does not know (read as <unk>): please"]
+        "Read 'blu' as 'blue'; unknown words (ignored): please."]
     # --preset takes a model path too, and is one of three ways to name the model.
     process = run_cli("mimnet_tf.edit", f"--preset={tiny_model_dir}", f"--image={tmp_path}/in.png",
-                      f"--text=please {CAPTION}", f"--out={tmp_path}/preset.png")
+                      f"--text={typed}", f"--out={tmp_path}/preset.png")
     assert process.returncode == 0, process.stderr
     np.testing.assert_array_equal(_load(tmp_path / "preset.png"), _load(tmp_path / "out.png"))
     process = run_cli("mimnet_tf.edit", *common, "--preset=synthbirds64", f"--text={CAPTION}", f"--out={tmp_path}/x.png")

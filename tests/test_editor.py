@@ -86,13 +86,16 @@ def test_edit_is_the_model_at_the_inputs_size_alone_or_in_a_batch(tiny_editor):
     np.testing.assert_array_equal(stacked[0].edited, stacked[1].edited)
 
 
-def test_unknown_words_are_reported_and_a_sentence_of_none_known_is_refused(tiny_editor, monkeypatch):
+def test_typos_and_unknown_words_are_reported_and_a_sentence_of_none_known_is_refused(tiny_editor, monkeypatch):
     editor = Editor(tiny_editor)
-    picture = np.zeros((32, 32, 3), np.uint8)
-    result = editor.edit(picture, "please make this bird have red wings, zork")
+    picture = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    result = editor.edit(picture, "please make this bird have blu wings, zork")
+    assert result.corrected_words == (("blu", "blue"),)
     assert result.unknown_words == ("please", "make", "have", "zork")
     assert editor_module.describe_caption(result) == \
-        "Words the model does not know (read as <unk>): please, make, have, zork"
+        "Read 'blu' as 'blue'; unknown words (ignored): please, make, have, zork."
+    # The model was given "blue": the same edit as the sentence typed right.
+    np.testing.assert_array_equal(result.edited, editor.edit(picture, "please make this bird have blue wings, zork").edited)
     assert editor_module.describe_caption(editor.edit(picture, CAPTION)) == "Every word is known to the model."
     calls = []
     run = tiny_editor.outputs

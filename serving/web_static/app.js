@@ -59,6 +59,7 @@ async function edit(event) {
     $("map").src = answer.map;
     $("unknown").textContent = answer.caption_note;
     $("unknown").dataset.words = answer.unknown_words.join(" ");
+    $("unknown").dataset.corrected = answer.corrected_words.map(([typed, word]) => `${typed}>${word}`).join(" ");
     setState("done", `Edited (${answer.width} x ${answer.height}).`);
   } catch (error) {
     setState("error", error.message);

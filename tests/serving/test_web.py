@@ -74,13 +74,15 @@ def test_the_page_and_its_files_are_served_from_the_package(tiny_page):
 def test_an_edit_answers_the_editors_edit_at_the_pictures_size(tiny_page):
     editor, server = tiny_page
     picture = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    status, answer = _edit(server, _png(picture), "please " + CAPTION)
+    sentence = "please " + CAPTION.replace("blue", "blu")
+    status, answer = _edit(server, _png(picture), sentence)
     assert status == 200, answer
-    expected = editor.edit(picture, "please " + CAPTION)
+    expected = editor.edit(picture, sentence)
     np.testing.assert_array_equal(_decode_data_url(answer["edited"]), expected.edited)
     np.testing.assert_array_equal(_decode_data_url(answer["map"]), expected.map_overlay)
     assert (answer["width"], answer["height"]) == (53, 37)
-    assert answer["unknown_words"] == ["please"] and "please" in answer["caption_note"]
+    assert answer["unknown_words"] == ["please"] and answer["corrected_words"] == [["blu", "blue"]]
+    assert answer["caption_note"] == "Read 'blu' as 'blue'; unknown words (ignored): please."
 
 
 @pytest.mark.parametrize("body, status, fragment", [
@@ -128,7 +130,7 @@ def test_the_command_needs_one_model_and_says_so_in_one_line():
 @pytest.mark.slow
 def test_the_page_edits_in_a_real_browser(tmp_path):
     """Headless Chromium: set a picture on the file input, type a sentence, click Edit; the edit the page
-    shows is the Editor API's edit of the same picture, and the unknown word is named. Then a sentence
+    shows is the Editor API's edit of the same picture, and the typo and the unknown word are named. Then a sentence
     of unknown words shows the server's one-line error."""
     browser_path, driver_or_reason = find_browser()
     if not browser_path:
@@ -137,7 +139,7 @@ def test_the_page_edits_in_a_real_browser(tmp_path):
     picture = images.resize(images.load_image(os.path.join(REPO, "docs", "bird.png")), (100, 80))  # not square
     picture_path = str(tmp_path / "my_bird.png")
     images.save_image(picture_path, picture)
-    sentence = "make the wings green"
+    sentence = "make the wings grean"
     with WebServer(editor, WebConfig(port=0)) as server, \
             Browser(browser_path, driver_or_reason, str(tmp_path / "profile"), str(tmp_path / "chromedriver.log")) as page:
         page.open(server.url)
@@ -151,11 +153,12 @@ def test_the_page_edits_in_a_real_browser(tmp_path):
         assert page.wait_for(state, lambda s: s in ("done", "error"), timeout=120) == "done", \
             page.script("return document.getElementById('status').textContent")
         shown = page.script("return [document.getElementById('edited').src, document.getElementById('map').src, "
-                            "document.getElementById('unknown').textContent]")
+                            "document.getElementById('unknown').textContent, "
+                            "document.getElementById('unknown').dataset.corrected]")
         expected = editor.edit(picture_path, sentence)
         np.testing.assert_array_equal(_decode_data_url(shown[0]), expected.edited)
         np.testing.assert_array_equal(_decode_data_url(shown[1]), expected.map_overlay)
-        assert shown[2] == "Words the model does not know (read as <unk>): make"
+        assert shown[2:] == ["Read 'grean' as 'green'; unknown words (ignored): make.", "grean>green"]
 
         page.clear("#text")
         page.type("#text", "zork blorp")
