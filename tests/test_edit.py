@@ -123,12 +123,12 @@ def test_manifest_edits_every_row_into_a_folder(tiny_editor, picture, tmp_path):
     out = tmp_path / "out"
     assert [r["edited"] for r in result["index"]] == ["0000_a.png", "0001_b.png", "0002_a.png"]
     assert _load(out / "0001_b.png").shape == (20, 20, 3) and _load(out / "0001_b_map.png").shape == (20, 20, 3)
-    expected, _ = _direct_edit(tiny_editor, picture, "this bird has white belly")
+    expected, _ = _direct_edit(tiny_editor, picture, "this bird has white belly, zork")  # "whte" read as "white"
     assert np.abs(_load(out / "0002_a.png").astype(int) - expected.astype(int)).max() <= 1
     with open(out / edit_lib.INDEX_FILENAME, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [r["text"] for r in rows] == [CAPTION, "a bird with green wings", "this bird has whte belly, zork"]
-    assert [(r["corrected_words"], r["unknown_words"]) for r in rows] == [("", ""), ("", ""), ("whte>white", "zork")]
+    assert [(r["corrected_words"], r["unknown_words"]) for r in rows] == [("", ""), ("", "with"), ("whte>white", "zork")]
     # JSON Lines works the same.
     with open(tmp_path / "edits.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps({"image": "b.png", "text": CAPTION}) + "\n")
