@@ -14,7 +14,7 @@ import tempfile
 
 import tensorflow as tf
 
-from mimnet_tf.export import common, signatures
+from mimnet_tf.export import common, signatures, warmup
 from mimnet_tf.config import ExportConfig
 
 
@@ -45,6 +45,7 @@ def export_saved_model(trained, out_dir: str) -> str:
         vocab_path = trained.vocab.save(scratch)  # -> assets/vocab.txt of the SavedModel
         module = signatures.EditModule(trained.generator, vocab_path, model.image_size, model.max_words)
         tf.saved_model.save(module, out_dir, signatures=module.signatures())
+    warmup.write_warmup_requests(out_dir, trained.vocab, model.image_size, model.max_words)
     return out_dir
 
 

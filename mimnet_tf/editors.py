@@ -29,8 +29,8 @@ from mimnet_tf.data import text
 EXPORT_KINDS = "a SavedModel directory (saved_model.pb), a TF Serving base directory of numbered versions, or a .tflite file"
 
 
-class Editor(Protocol):
-    """What the benchmark, the evaluation, the report and the edit command run."""
+class BatchEditor(Protocol):
+    """What the benchmark, the evaluation and the report run (mimnet_tf.Editor is the public front over one)."""
 
     name: str
 
