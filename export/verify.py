@@ -7,7 +7,8 @@ For each written model (a TFLite variant, the ONNX file, the SavedModel):
 - PSNR of its edited image against Keras (and the max abs difference of both outputs) on real
   inputs: training images with their captions, after the ones int8 calibrates on;
 - for a SynthBirds model, the edit benchmark's attribute accuracy, kept accuracy and background
-  L1 on the first `cases` benchmark cases, for the export and for Keras on the same cases.
+  L1 on the first `cases` benchmark cases of the validation split (never the test split: these
+  figures decide what ships), for the export and for Keras on the same cases.
 
 A model passes when PSNR >= min_psnr and its attribute accuracy is at most max_accuracy_drop
 below Keras'. The figures go into the model's JSON (key "checks"); a model that fails is moved
@@ -27,6 +28,7 @@ import numpy as np
 from mimnet_tf.export import common
 
 REJECTED_TAG = ".rejected"
+BENCHMARK_SPLIT = "validation"  # the test split is kept for a model's reported figures
 
 
 class ExportCheckError(ValueError):
@@ -83,7 +85,7 @@ class _Reference:
             from mimnet_tf.editors import GeneratorEditor
 
             model = trained.config.model
-            self.cases = render_cases(config.cases, model.image_size, identity=False)
+            self.cases = render_cases(config.cases, model.image_size, identity=False, split=BENCHMARK_SPLIT)
             self.keras = self.score(GeneratorEditor(trained.generator, trained.vocab, model.max_words))
 
     def score(self, editor) -> dict:
@@ -117,7 +119,7 @@ def check(reference: _Reference, written: Written) -> dict:
         failures.append(f"PSNR vs Keras {parity['psnr']:.1f} dB < {config.min_psnr:g} dB")
     if reference.cases is not None:
         scores = reference.score(_editor(written, reference.trained))
-        figures.update({"benchmark_cases": config.cases, **scores,
+        figures.update({"benchmark_cases": config.cases, "benchmark_split": BENCHMARK_SPLIT, **scores,
                         **{f"keras_{key}": value for key, value in reference.keras.items()}})
         drop = reference.keras["attribute_accuracy"] - scores["attribute_accuracy"]
         if drop > config.max_accuracy_drop:

@@ -76,7 +76,7 @@ def test_a_synthbirds_model_records_its_benchmark_accuracy_next_to_keras(trained
     assert recorded["checks"] == json.loads(json.dumps(results["fp32"]))
     assert recorded["image_size"] == trained.config.model.image_size  # the metadata is still there
     checks = recorded["checks"]
-    assert checks["benchmark_cases"] == 6 and checks["passed"] is True
+    assert checks["benchmark_cases"] == 6 and checks["benchmark_split"] == "validation" and checks["passed"] is True
     # fp32 edits exactly like Keras: the same accuracy, kept accuracy and background on the same cases
     for key in ("attribute_accuracy", "kept_accuracy", "background_l1"):
         assert checks[key] == pytest.approx(checks[f"keras_{key}"], abs=1e-3), key
