@@ -4,13 +4,13 @@
 
 Writes `mimnet.onnx` (inputs `image` float32 (B, S, S, 3) in [-1, 1], `token_ids` int32 (B, L);
 outputs `edited_image`, `localisation_map`; B dynamic), `mimnet.json` (the same metadata as the
-TFLite files, batch -1) and `vocab.txt`.
+TFLite files, batch -1, and the checks of export/verify.py) and `vocab.txt`.
 """
 from __future__ import annotations
 
 import os
 
-from mimnet_tf.export import common, signatures
+from mimnet_tf.export import common, signatures, verify
 from mimnet_tf.config import ExportConfig
 
 MODEL_FILENAME = "mimnet.onnx"
@@ -47,20 +47,29 @@ def onnx_runner(path: str):
     return run
 
 
+def written(path: str) -> dict[str, verify.Written]:
+    """What export/verify.py checks: the ONNX file, its JSON and an onnxruntime runner."""
+    return {"onnx": verify.Written(path, os.path.splitext(path)[0] + ".json", onnx_runner(path))}
+
+
 def main(config: ExportConfig) -> None:
+    from mimnet_tf.export import cli
+
     if not config.out:
         raise ValueError("--out is required: the directory to write mimnet.onnx into")
+    checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
     path = export_onnx(trained, config.out, config.opset)
-    result = common.compare(trained, onnx_runner(path), common.parity_batches(trained, 8))
-    print(f"ONNX: {path} ({common.file_megabytes(path):.3f} MB, opset {config.opset})")
-    print(f"Parity vs Keras (onnxruntime): max abs diff {result['max_abs_diff']:.2e}, PSNR {result['psnr']:.1f} dB")
+    print(f"ONNX: {path} (opset {config.opset}), checked with onnxruntime against Keras:")
+    results = verify.check_exports(trained, written(path), checks)
+    print(verify.format_results(results))
+    verify.raise_if_failed(results, checks)
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "opset")
+    cli.run_entry_point(main, "checkpoint", "out", "opset", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

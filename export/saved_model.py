@@ -4,7 +4,9 @@
 
 `--out` is a version directory of TF Serving's layout (`<base path>/<version number>`); the
 vocabulary becomes `assets/vocab.txt` inside it. After writing, the SavedModel is loaded back
-and its `edit_tensors` compared with the Keras model (the printed max abs diff).
+and its `edit_tensors` checked against the Keras model (export/verify.py; figures in
+`export_checks.json` inside the version directory; a failing export is moved aside to
+`<version>.rejected` and the command exits 2 unless --keep_failing).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import tempfile
 
 import tensorflow as tf
 
-from mimnet_tf.export import common, signatures, warmup
+from mimnet_tf.export import common, signatures, verify, warmup
 from mimnet_tf.config import ExportConfig
 
 
@@ -49,8 +51,11 @@ def export_saved_model(trained, out_dir: str) -> str:
     return out_dir
 
 
-def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
-    """Loads the SavedModel back and compares `edit_tensors` with the Keras model."""
+CHECKS_FILENAME = "export_checks.json"
+
+
+def saved_model_runner(out_dir: str):
+    """(image, token_ids) -> outputs through the SavedModel's `edit_tensors`, loaded back from disk."""
     loaded = tf.saved_model.load(out_dir)
     edit_tensors = loaded.signatures[signatures.EDIT_TENSORS]
 
@@ -58,7 +63,18 @@ def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
         outputs = edit_tensors(image=tf.constant(image), token_ids=tf.constant(token_ids))
         return {name: value.numpy() for name, value in outputs.items()}
 
-    return common.compare(trained, run, batches)
+    run.loaded = loaded  # keeps the variables alive as long as the runner
+    return run
+
+
+def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
+    """Loads the SavedModel back and compares `edit_tensors` with the Keras model."""
+    return common.compare(trained, saved_model_runner(out_dir), batches)
+
+
+def written(out_dir: str) -> dict[str, verify.Written]:
+    """What export/verify.py checks: the version directory, its checks JSON (inside it) and a runner."""
+    return {"savedmodel": verify.Written(out_dir, os.path.join(out_dir, CHECKS_FILENAME), saved_model_runner(out_dir))}
 
 
 def export_mirrorgan_saved_model(model_dir: str, out_dir: str) -> str:
@@ -83,21 +99,26 @@ def main(config: ExportConfig) -> None:
         print(f"SavedModel (MirrorGAN): {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
               "generate, generate_tensors, serving_default")
         return
+    from mimnet_tf.export import cli
+
+    checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
     check_version_dir(config.out)
     out_dir = export_saved_model(trained, config.out)
-    parity = saved_model_parity(trained, out_dir, common.parity_batches(trained, 4))
     print(f"SavedModel: {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
           f"{signatures.EDIT}, {signatures.EDIT_TENSORS}, {signatures.SERVING_DEFAULT}")
-    print(f"Parity vs Keras: max abs diff {parity['max_abs_diff']:.2e}")
-    if not parity["max_abs_diff"] < 1e-5:
-        raise ValueError(f"SavedModel differs from the Keras model by {parity['max_abs_diff']:.2e} (>= 1e-5)")
+    results = verify.check_exports(trained, written(out_dir), checks)
+    print(verify.format_results(results))
+    verify.raise_if_failed(results, checks)
+    if not results["savedmodel"]["max_abs_diff"] < 1e-5:
+        raise ValueError(f"SavedModel differs from the Keras model by {results['savedmodel']['max_abs_diff']:.2e} "
+                         "(>= 1e-5)")
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out")
+    cli.run_entry_point(main, "checkpoint", "out", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":
