@@ -118,9 +118,10 @@ def benchmark_size(size: int, model_dir: str, root: str, config: BenchmarkConfig
     keras_weights = os.path.join(out, "generator.weights.h5")
     os.makedirs(out, exist_ok=True)
     trained.generator.save_weights(keras_weights)
-    saved = export_saved_model(trained, os.path.join(out, "saved_model", "mimnet", "1"))
-    tflite_paths = export_tflite(trained, os.path.join(out, "tflite"), VARIANTS, representative_samples=8)
-    onnx_path = export_onnx(trained, os.path.join(out, "onnx"))
+    saved = export_saved_model(trained, os.path.join(out, "saved_model", "mimnet", "1"), overwrite=True)
+    tflite_paths = export_tflite(trained, os.path.join(out, "tflite"), VARIANTS, representative_samples=8,
+                                 overwrite=True)
+    onnx_path = export_onnx(trained, os.path.join(out, "onnx"), overwrite=True)
     formats = [("Keras (eager call)", keras_weights, keras_runner(trained)),
                ("SavedModel edit_tensors", saved, saved_model_runner(saved))]
     formats += [(f"TFLite {variant}", path, LiteRTModel(path, config.threads).run)

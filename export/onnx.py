@@ -10,27 +10,35 @@ from __future__ import annotations
 
 import os
 
+from mimnet_tf import files
 from mimnet_tf.export import common, signatures
 from mimnet_tf.config import ExportConfig
 
 MODEL_FILENAME = "mimnet.onnx"
+METADATA_FILENAME = "mimnet.json"
 
 
-def export_onnx(trained, out_dir: str, opset: int = 17) -> str:
-    """Converts `edit_tensors` (dynamic batch) with tf2onnx.convert.from_function; returns the path."""
+def export_onnx(trained, out_dir: str, opset: int = 17, overwrite: bool = False) -> str:
+    """Converts `edit_tensors` (dynamic batch) with tf2onnx.convert.from_function; returns the path.
+
+    The files are written into a temporary folder and then moved in (files.write_files): a
+    killed export leaves the previous files whole; they are replaced only with `overwrite`.
+    """
     import tf2onnx
 
     if opset < 13:
         raise ValueError(f"--opset={opset}: expected 13 or newer (17 is tested)")
-    os.makedirs(out_dir, exist_ok=True)
     model = trained.config.model
-    module = signatures.TensorModule(trained.generator, model.image_size, model.max_words)
-    path = os.path.join(out_dir, MODEL_FILENAME)
-    tf2onnx.convert.from_function(module.edit_tensors, input_signature=module.edit_tensors.input_signature,
-                                  opset=opset, output_path=path)
-    trained.vocab.save(out_dir)
-    common.write_metadata(os.path.splitext(path)[0] + ".json", common.metadata(trained, "onnx", MODEL_FILENAME, -1))
-    return path
+
+    def write(folder):
+        module = signatures.TensorModule(trained.generator, model.image_size, model.max_words)
+        tf2onnx.convert.from_function(module.edit_tensors, input_signature=module.edit_tensors.input_signature,
+                                      opset=opset, output_path=os.path.join(folder, MODEL_FILENAME))
+        trained.vocab.save(folder)
+        common.write_metadata(os.path.join(folder, METADATA_FILENAME), common.metadata(trained, "onnx", MODEL_FILENAME, -1))
+
+    files.write_files(out_dir, [MODEL_FILENAME, METADATA_FILENAME], overwrite, "--out", write)
+    return os.path.join(out_dir, MODEL_FILENAME)
 
 
 def onnx_runner(path: str):
@@ -51,7 +59,7 @@ def main(config: ExportConfig) -> None:
     if not config.out:
         raise ValueError("--out is required: the directory to write mimnet.onnx into")
     trained = common.load_checkpoint(config.checkpoint)
-    path = export_onnx(trained, config.out, config.opset)
+    path = export_onnx(trained, config.out, config.opset, config.overwrite)
     result = common.compare(trained, onnx_runner(path), common.parity_batches(trained, 8))
     print(f"ONNX: {path} ({common.file_megabytes(path):.3f} MB, opset {config.opset})")
     print(f"Parity vs Keras (onnxruntime): max abs diff {result['max_abs_diff']:.2e}, PSNR {result['psnr']:.1f} dB")
@@ -60,7 +68,7 @@ def main(config: ExportConfig) -> None:
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "opset")
+    cli.run_entry_point(main, "checkpoint", "out", "opset", "overwrite")
 
 
 if __name__ == "__main__":

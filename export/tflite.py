@@ -19,6 +19,7 @@ import warnings
 
 import tensorflow as tf
 
+from mimnet_tf import files
 from mimnet_tf.export import common, signatures
 from mimnet_tf.config import ExportConfig
 
@@ -51,6 +52,10 @@ def parse_variants(variants) -> tuple[str, ...]:
 
 def model_filename(variant: str) -> str:
     return f"mimnet_{variant}.tflite"
+
+
+def metadata_filename(variant: str) -> str:
+    return f"mimnet_{variant}.json"
 
 
 def convert(module: signatures.TensorModule, variant: str, representative=None) -> bytes:
@@ -104,27 +109,33 @@ def representative_batches(trained, count: int, batch_size: int) -> list[dict]:
 
 
 def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_samples: int = 32,
-                  batch_size: int = 1) -> dict[str, str]:
-    """Writes each variant, its metadata JSON and vocab.txt into out_dir; returns {variant: path}."""
+                  batch_size: int = 1, overwrite: bool = False) -> dict[str, str]:
+    """Writes each variant, its metadata JSON and vocab.txt into out_dir; returns {variant: path}.
+
+    Every file is written first into a temporary folder and then moved in (files.write_files):
+    a killed export leaves the previous files whole; files of the same name are replaced only
+    with `overwrite`.
+    """
     variants = parse_variants(variants)
     if batch_size < 1:
         raise ValueError(f"--batch_size={batch_size}: a TFLite model has a static batch size >= 1")
-    os.makedirs(out_dir, exist_ok=True)
     model = trained.config.model
-    module = signatures.TensorModule(trained.generator, model.image_size, model.max_words, batch_size)
-    representative = None
-    if "int8" in variants:
-        representative = representative_batches(trained, representative_samples, batch_size)
-    trained.vocab.save(out_dir)
-    paths = {}
-    for variant in variants:
-        path = os.path.join(out_dir, model_filename(variant))
-        with open(path, "wb") as f:
-            f.write(convert(module, variant, representative))
-        values = common.metadata(trained, "tflite", os.path.basename(path), batch_size, variant)
-        common.write_metadata(os.path.splitext(path)[0] + ".json", values)
-        paths[variant] = path
-    return paths
+    names = [name for variant in variants for name in (model_filename(variant), metadata_filename(variant))]
+
+    def write(folder):
+        module = signatures.TensorModule(trained.generator, model.image_size, model.max_words, batch_size)
+        representative = None
+        if "int8" in variants:
+            representative = representative_batches(trained, representative_samples, batch_size)
+        trained.vocab.save(folder)
+        for variant in variants:
+            with open(os.path.join(folder, model_filename(variant)), "wb") as f:
+                f.write(convert(module, variant, representative))
+            values = common.metadata(trained, "tflite", model_filename(variant), batch_size, variant)
+            common.write_metadata(os.path.join(folder, metadata_filename(variant)), values)
+
+    files.write_files(out_dir, names, overwrite, "--out", write)
+    return {variant: os.path.join(out_dir, model_filename(variant)) for variant in variants}
 
 
 def tflite_runner(path: str):
@@ -147,7 +158,8 @@ def main(config: ExportConfig) -> None:
     if not config.out:
         raise ValueError("--out is required: the directory to write the .tflite files into")
     trained = common.load_checkpoint(config.checkpoint)
-    paths = export_tflite(trained, config.out, variants, config.representative_samples, config.batch_size)
+    paths = export_tflite(trained, config.out, variants, config.representative_samples, config.batch_size,
+                          config.overwrite)
     results = evaluate(trained, paths, common.group(common.parity_batches(trained, 8 * config.batch_size), config.batch_size))
     print(f"{'variant':8} {'file':24} {'MB':>7} {'max |diff|':>11} {'PSNR vs Keras':>14}")
     for variant, result in results.items():
@@ -158,7 +170,7 @@ def main(config: ExportConfig) -> None:
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size")
+    cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size", "overwrite")
 
 
 if __name__ == "__main__":

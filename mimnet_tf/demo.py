@@ -81,9 +81,11 @@ def export_all(model_dir: str, out: str, data_config) -> dict:
 
     trained = load_checkpoint(model_dir)
     trained = trained._replace(config=dataclasses.replace(trained.config, data=data_config))
-    paths = {"saved_model": export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"))}
-    paths["tflite"] = export_tflite(trained, os.path.join(out, "models", "tflite"), variants=("fp32", "int8"))
-    paths["onnx"] = export_onnx(trained, os.path.join(out, "models", "onnx"))
+    # A rerun of the demo replaces its own exports (files it did not write are kept aside).
+    paths = {"saved_model": export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"), overwrite=True)}
+    paths["tflite"] = export_tflite(trained, os.path.join(out, "models", "tflite"), variants=("fp32", "int8"),
+                                    overwrite=True)
+    paths["onnx"] = export_onnx(trained, os.path.join(out, "models", "onnx"), overwrite=True)
     return paths
 
 
