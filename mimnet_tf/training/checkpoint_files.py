@@ -106,7 +106,7 @@ def restore_checked(restore: Callable[[str], object], prefix: str):
     are not whole, and is re-raised otherwise (the checkpoint is whole but does not fit)."""
     try:
         return restore(prefix)
-    except Exception as error:  # noqa: BLE001 - TF raises IndexError, OpError, AssertionError, ValueError
+    except Exception:  # noqa: BLE001 - TF raises IndexError, OpError, AssertionError, ValueError
         problem = checkpoint_problem(prefix)
         if problem is not None:
             raise DamagedCheckpointError(f"{prefix} is a damaged checkpoint ({problem})") from None
