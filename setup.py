@@ -45,6 +45,7 @@ ENTRY_POINTS = {
         "mimnet-serve=mimnet_tf.serving.server:run",
         "mimnet-client=mimnet_tf.serving.client:run",
         "mimnet-tflite-edit=mimnet_tf.serving.tflite_edit:run",
+        "mimnet-web=mimnet_tf.serving.web:run",
     ]
 }
 
@@ -56,7 +57,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["mimnet_tf", "mimnet_tf.*"]),
-    package_data={"mimnet_tf": ["data/synthbirds/*.json", "data/*.txt"]},
+    package_data={"mimnet_tf": ["data/synthbirds/*.json", "data/*.txt"], "mimnet_tf.serving": ["web_static/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points=ENTRY_POINTS,

@@ -20,7 +20,15 @@ _FLAG_HELP = {
     "batch_size": "Static batch size of the TFLite model.",
     "overwrite": "Replace an existing export at --out. Its files that the new export does not write are "
                  "kept (a SavedModel folder's in <out>.replaced-<time>), never deleted.",
+    "int8_float_threshold": "int8: ops whose quantization error exceeds this share of their values' spread stay "
+                            "float (inf: only REVERSE_SEQUENCE and DIV).",
+    "check_cases": "SynthBirds edit-benchmark cases each export is scored on against Keras (0: skip).",
+    "check_examples": "Training examples each export's PSNR against Keras is measured on.",
+    "min_psnr": "Refuse an export whose edited image is below this PSNR against Keras (dB).",
+    "max_accuracy_drop": "Refuse an export whose attribute accuracy is more than this below Keras'.",
+    "keep_failing": "Keep a refused export under its usual name (the exit code is still 2).",
 }
+CHECK_FLAGS = ("check_cases", "check_examples", "min_psnr", "max_accuracy_drop", "keep_failing")
 
 
 def _define(flags, name: str) -> None:
@@ -31,6 +39,8 @@ def _define(flags, name: str) -> None:
         flags.DEFINE_list(name, list(default), _FLAG_HELP[name])
     elif isinstance(default, bool):
         flags.DEFINE_bool(name, default, _FLAG_HELP[name])
+    elif isinstance(default, float):
+        flags.DEFINE_float(name, default, _FLAG_HELP[name])
     elif isinstance(default, int):
         flags.DEFINE_integer(name, default, _FLAG_HELP[name])
     else:
@@ -42,6 +52,15 @@ def config_from_flags(flags, names) -> ExportConfig:
     if "variants" in values:
         values["variants"] = tuple(v.strip() for v in values["variants"] if v.strip())
     return ExportConfig(**values)
+
+
+def check_config(config: ExportConfig, skip_examples: int = 0):
+    """The export checks' settings (export/verify.py) from the flags."""
+    from mimnet_tf.export.verify import CheckConfig
+
+    return CheckConfig(cases=config.check_cases, examples=config.check_examples, min_psnr=config.min_psnr,
+                       max_accuracy_drop=config.max_accuracy_drop, keep_failing=config.keep_failing,
+                       skip_examples=skip_examples)
 
 
 def run_entry_point(main: Callable[[ExportConfig], None], *names: str) -> None:

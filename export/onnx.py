@@ -4,25 +4,30 @@
 
 Writes `mimnet.onnx` (inputs `image` float32 (B, S, S, 3) in [-1, 1], `token_ids` int32 (B, L);
 outputs `edited_image`, `localisation_map`; B dynamic), `mimnet.json` (the same metadata as the
-TFLite files, batch -1) and `vocab.txt`.
+TFLite files, batch -1, and the checks of export/verify.py) and `vocab.txt`.
 """
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from mimnet_tf import files
-from mimnet_tf.export import common, signatures
+from mimnet_tf.export import common, signatures, verify
 from mimnet_tf.config import ExportConfig
 
 MODEL_FILENAME = "mimnet.onnx"
 METADATA_FILENAME = "mimnet.json"
+NAME = "onnx"  # its key in the export checks' results
 
 
-def export_onnx(trained, out_dir: str, opset: int = 17, overwrite: bool = False) -> str:
+def export_onnx(trained, out_dir: str, opset: int = 17, overwrite: bool = False,
+                checker: Optional[verify.Checker] = None) -> str:
     """Converts `edit_tensors` (dynamic batch) with tf2onnx.convert.from_function; returns the path.
 
     The files are written into a temporary folder and then moved in (files.write_files): a
     killed export leaves the previous files whole; they are replaced only with `overwrite`.
+    With `checker`, the model is checked in that folder (figures in checker.results["onnx"]); a
+    refused one moves in as mimnet.rejected.onnx only, never replacing a good mimnet.onnx.
     """
     import tf2onnx
 
@@ -36,6 +41,9 @@ def export_onnx(trained, out_dir: str, opset: int = 17, overwrite: bool = False)
                                       opset=opset, output_path=os.path.join(folder, MODEL_FILENAME))
         trained.vocab.save(folder)
         common.write_metadata(os.path.join(folder, METADATA_FILENAME), common.metadata(trained, "onnx", MODEL_FILENAME, -1))
+        if checker is not None:
+            return checker.check_staged_files(written(os.path.join(folder, MODEL_FILENAME)), out_dir)
+        return None
 
     files.write_files(out_dir, [MODEL_FILENAME, METADATA_FILENAME], overwrite, "--out", write)
     return os.path.join(out_dir, MODEL_FILENAME)
@@ -55,20 +63,30 @@ def onnx_runner(path: str):
     return run
 
 
+def written(path: str) -> dict[str, verify.Written]:
+    """What export/verify.py checks: the ONNX file, its JSON and an onnxruntime runner."""
+    return {NAME: verify.Written(path, os.path.splitext(path)[0] + ".json", onnx_runner(path))}
+
+
 def main(config: ExportConfig) -> None:
+    from mimnet_tf.export import cli
+
     if not config.out:
         raise ValueError("--out is required: the directory to write mimnet.onnx into")
+    checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
-    path = export_onnx(trained, config.out, config.opset, config.overwrite)
-    result = common.compare(trained, onnx_runner(path), common.parity_batches(trained, 8))
-    print(f"ONNX: {path} ({common.file_megabytes(path):.3f} MB, opset {config.opset})")
-    print(f"Parity vs Keras (onnxruntime): max abs diff {result['max_abs_diff']:.2e}, PSNR {result['psnr']:.1f} dB")
+    checker = verify.Checker(trained, checks)
+    path = export_onnx(trained, config.out, config.opset, config.overwrite, checker)
+    print(f"ONNX: {checker.results[NAME].get('rejected_to', path)} (opset {config.opset}), checked with onnxruntime "
+          "against Keras:")
+    print(verify.format_results(checker.results))
+    verify.raise_if_failed(checker.results, checks)
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "opset", "overwrite")
+    cli.run_entry_point(main, "checkpoint", "out", "opset", "overwrite", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

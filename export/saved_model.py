@@ -4,22 +4,30 @@
 
 `--out` is a version directory of TF Serving's layout (`<base path>/<version number>`); the
 vocabulary becomes `assets/vocab.txt` inside it. After writing, the SavedModel is loaded back
-and its `edit_tensors` compared with the Keras model (the printed max abs diff).
+and its `edit_tensors` checked against the Keras model (export/verify.py; figures in
+`export_checks.json` inside the version directory; a failing export goes to `<version>.rejected`
+instead and the command exits 2 unless --keep_failing). It also holds TF Serving's warm-up
+requests (assets.extra/tf_serving_warmup_requests, export/warmup.py).
 
-The version is written into a temporary sibling and renamed into place, so a killed export
-leaves the previous version as it was. An existing version is replaced only with --overwrite
-(see mimnet_tf/files.py: files in it that the export does not write are kept aside).
+The version is written and checked in a temporary sibling and renamed into place, so a killed
+export leaves the previous version as it was, and a refused one never replaces it. An existing
+version is replaced only with --overwrite (see mimnet_tf/files.py: files in it that the export
+does not write are kept aside).
 """
 from __future__ import annotations
 
 import os
 import tempfile
+from typing import Optional
 
 import tensorflow as tf
 
 from mimnet_tf import files
-from mimnet_tf.export import common, signatures
+from mimnet_tf.export import common, signatures, verify, warmup
 from mimnet_tf.config import ExportConfig
+
+CHECKS_FILENAME = "export_checks.json"
+NAME = "savedmodel"  # its key in the export checks' results
 
 
 def check_version_dir(out_dir: str) -> None:
@@ -36,11 +44,13 @@ def check_version_dir(out_dir: str) -> None:
         raise ValueError(f"--out={out_dir} exists and is not a SavedModel: refusing to overwrite it")
 
 
-def export_saved_model(trained, out_dir: str, overwrite: bool = False) -> str:
+def export_saved_model(trained, out_dir: str, overwrite: bool = False,
+                       checker: Optional[verify.Checker] = None) -> str:
     """Writes the SavedModel of `trained` (a TrainedGenerator) to the version directory `out_dir`.
 
     An existing SavedModel there is replaced only with `overwrite`; any other non-empty
-    directory is an error.
+    directory is an error. With `checker`, the SavedModel is checked before it takes its place
+    (figures in checker.results["savedmodel"]); a refused one goes to `<out_dir>.rejected`.
     """
     check_version_dir(out_dir)
     model = trained.config.model
@@ -50,13 +60,17 @@ def export_saved_model(trained, out_dir: str, overwrite: bool = False) -> str:
             vocab_path = trained.vocab.save(scratch)  # -> assets/vocab.txt of the SavedModel
             module = signatures.EditModule(trained.generator, vocab_path, model.image_size, model.max_words)
             tf.saved_model.save(module, folder, signatures=module.signatures())
+        warmup.write_warmup_requests(folder, trained.vocab, model.image_size, model.max_words)
+        if checker is not None:
+            return checker.check_staged_folder(NAME, written(folder)[NAME], out_dir)
+        return None
 
     files.write_folder(out_dir, overwrite, "--out", write)
     return out_dir
 
 
-def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
-    """Loads the SavedModel back and compares `edit_tensors` with the Keras model."""
+def saved_model_runner(out_dir: str):
+    """(image, token_ids) -> outputs through the SavedModel's `edit_tensors`, loaded back from disk."""
     loaded = tf.saved_model.load(out_dir)
     edit_tensors = loaded.signatures[signatures.EDIT_TENSORS]
 
@@ -64,7 +78,18 @@ def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
         outputs = edit_tensors(image=tf.constant(image), token_ids=tf.constant(token_ids))
         return {name: value.numpy() for name, value in outputs.items()}
 
-    return common.compare(trained, run, batches)
+    run.loaded = loaded  # keeps the variables alive as long as the runner
+    return run
+
+
+def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
+    """Loads the SavedModel back and compares `edit_tensors` with the Keras model."""
+    return common.compare(trained, saved_model_runner(out_dir), batches)
+
+
+def written(out_dir: str) -> dict[str, verify.Written]:
+    """What export/verify.py checks: the version directory, its checks JSON (inside it) and a runner."""
+    return {NAME: verify.Written(out_dir, os.path.join(out_dir, CHECKS_FILENAME), saved_model_runner(out_dir))}
 
 
 def export_mirrorgan_saved_model(model_dir: str, out_dir: str, overwrite: bool = False) -> str:
@@ -90,21 +115,27 @@ def main(config: ExportConfig) -> None:
         print(f"SavedModel (MirrorGAN): {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
               "generate, generate_tensors, serving_default")
         return
+    from mimnet_tf.export import cli
+
+    checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
     check_version_dir(config.out)
-    out_dir = export_saved_model(trained, config.out, config.overwrite)
-    parity = saved_model_parity(trained, out_dir, common.parity_batches(trained, 4))
-    print(f"SavedModel: {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
-          f"{signatures.EDIT}, {signatures.EDIT_TENSORS}, {signatures.SERVING_DEFAULT}")
-    print(f"Parity vs Keras: max abs diff {parity['max_abs_diff']:.2e}")
-    if not parity["max_abs_diff"] < 1e-5:
-        raise ValueError(f"SavedModel differs from the Keras model by {parity['max_abs_diff']:.2e} (>= 1e-5)")
+    checker = verify.Checker(trained, checks)
+    out_dir = export_saved_model(trained, config.out, config.overwrite, checker)
+    results = checker.results
+    print(f"SavedModel: {results[NAME].get('rejected_to', out_dir)} ({results[NAME]['megabytes']:.2f} MB), "
+          f"signatures {signatures.EDIT}, {signatures.EDIT_TENSORS}, {signatures.SERVING_DEFAULT}")
+    print(verify.format_results(results))
+    verify.raise_if_failed(results, checks)
+    if not results[NAME]["max_abs_diff"] < 1e-5:
+        raise ValueError(f"SavedModel differs from the Keras model by {results[NAME]['max_abs_diff']:.2e} "
+                         "(>= 1e-5)")
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "overwrite")
+    cli.run_entry_point(main, "checkpoint", "out", "overwrite", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

@@ -8,27 +8,33 @@ size, normalisation, max words, vocab file name) and the shared `vocab.txt`. The
 `serving_default` maps `image` float32 (B, S, S, 3) in [-1, 1] and `token_ids` int32 (B, L) to
 `edited_image` and `localisation_map` (B = --batch_size, 1 by default).
 
-Variants: fp32; fp16 (float16 weights); dynamic (int8 weights, float activations); int8 (int8
-weights and activations calibrated on training examples, float input/output). After writing,
-each file runs in the LiteRT interpreter on test images and is compared with the Keras model.
+Variants: fp32; fp16 (float16 weights); dynamic (int8 weights, float activations); int8 (per-channel
+int8 weights and int8 activations calibrated on training examples, float input/output, the ops
+measured to need it kept float: export/quantization.py). After writing, each file runs in the
+LiteRT interpreter and is checked against the Keras model (export/verify.py): a variant below
+--min_psnr or more than --max_accuracy_drop below Keras' attribute accuracy is written as
+`mimnet_<variant>.rejected.tflite` instead and the command exits 2 (unless --keep_failing); the
+figures are in each `mimnet_<variant>.json` ("checks").
+
+The files are written and checked in a temporary folder and then moved in, so a killed export
+leaves the previous files whole and a refused variant never replaces a good one; files of the
+same name are replaced only with --overwrite.
 """
 from __future__ import annotations
 
+import json
 import os
-import warnings
+from typing import Optional
 
 import tensorflow as tf
 
 from mimnet_tf import files
-from mimnet_tf.export import common, signatures
+from mimnet_tf.export import common, quantization, signatures, verify
 from mimnet_tf.config import ExportConfig
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
-# The LiteRT REVERSE_SEQUENCE kernel has no int8 version, yet the quantizer quantizes it (the
-# model then fails at AllocateTensors); the text encoder's two reverse_sequence ops stay float.
-# The memory's cosine attention divides by vector norms; a quantized DIV refuses a divisor that
-# rounds to its zero point (padding words have zero norm), so DIV stays float too.
-INT8_FLOAT_OPS = ("REVERSE_SEQUENCE", "DIV")
+SENSITIVITY_FILENAME = "mimnet_int8_sensitivity.csv"
+DEBUG_EXAMPLES = 12  # calibration examples the int8 sensitivity run measures each op on
 
 
 def parse_variants(variants) -> tuple[str, ...]:
@@ -58,13 +64,17 @@ def metadata_filename(variant: str) -> str:
     return f"mimnet_{variant}.json"
 
 
-def convert(module: signatures.TensorModule, variant: str, representative=None) -> bytes:
+def convert(module: signatures.TensorModule, variant: str, representative=None,
+            int8_float_threshold: float = quantization.DEFAULT_THRESHOLD, report: dict | None = None) -> bytes:
     """Converts the module's static-shape `edit_tensors` to a TFLite flatbuffer.
 
     Args:
         module: a TensorModule with a static batch size.
         variant: one of VARIANTS.
-        representative: for int8, a list of {image, token_ids} numpy batches (calibration).
+        representative: for int8, a list of {image, token_ids} numpy batches (calibration; the
+            sensitivity run uses the first 12).
+        int8_float_threshold: see quantization.quantize_int8.
+        report: for int8, receives the QuantizationReport under "int8".
     """
     function = module.edit_tensors.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
@@ -77,23 +87,13 @@ def convert(module: signatures.TensorModule, variant: str, representative=None) 
     elif variant == "int8":
         if not representative:
             raise ValueError("The int8 variant needs representative training examples")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                               tf.lite.OpsSet.TFLITE_BUILTINS]
-
-        def dataset():
-            for batch in representative:
-                yield {signatures.IMAGE: batch["image"], signatures.TOKEN_IDS: batch["token_ids"]}
-
-        converter.representative_dataset = dataset
-        # Selective quantization: the debugger's non-debug model is the int8 model with the
-        # denylisted ops left in float.
-        with warnings.catch_warnings():  # the debugger uses the deprecated tf.lite.Interpreter
-            warnings.simplefilter("ignore", UserWarning)
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter, debug_dataset=dataset,
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(INT8_FLOAT_OPS)))
-            return debugger.get_nondebug_quantized_model()
+        examples = [{signatures.IMAGE: batch["image"], signatures.TOKEN_IDS: batch["token_ids"]}
+                    for batch in representative]
+        content, int8_report = quantization.quantize_int8(converter, lambda: iter(examples),
+                                                          examples[:DEBUG_EXAMPLES], int8_float_threshold)
+        if report is not None:
+            report["int8"] = int8_report
+        return content
     elif variant != "fp32":
         parse_variants([variant])
     return converter.convert()
@@ -109,18 +109,26 @@ def representative_batches(trained, count: int, batch_size: int) -> list[dict]:
 
 
 def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_samples: int = 32,
-                  batch_size: int = 1, overwrite: bool = False) -> dict[str, str]:
+                  batch_size: int = 1, overwrite: bool = False,
+                  int8_float_threshold: float = quantization.DEFAULT_THRESHOLD,
+                  checker: Optional[verify.Checker] = None) -> dict[str, str]:
     """Writes each variant, its metadata JSON and vocab.txt into out_dir; returns {variant: path}.
+
+    The int8 variant's JSON also records its quantization ("quantization": the ops kept float
+    and why), and SENSITIVITY_FILENAME beside it holds the error of every quantized op.
 
     Every file is written first into a temporary folder and then moved in (files.write_files):
     a killed export leaves the previous files whole; files of the same name are replaced only
-    with `overwrite`.
+    with `overwrite`. With `checker`, the variants are checked in that folder (figures in
+    checker.results[variant]); a refused one moves in under its rejected name only.
     """
     variants = parse_variants(variants)
     if batch_size < 1:
         raise ValueError(f"--batch_size={batch_size}: a TFLite model has a static batch size >= 1")
     model = trained.config.model
     names = [name for variant in variants for name in (model_filename(variant), metadata_filename(variant))]
+    if "int8" in variants:
+        names.append(SENSITIVITY_FILENAME)
 
     def write(folder):
         module = signatures.TensorModule(trained.generator, model.image_size, model.max_words, batch_size)
@@ -129,13 +137,38 @@ def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_sampl
             representative = representative_batches(trained, representative_samples, batch_size)
         trained.vocab.save(folder)
         for variant in variants:
+            report = {}
             with open(os.path.join(folder, model_filename(variant)), "wb") as f:
-                f.write(convert(module, variant, representative))
+                f.write(convert(module, variant, representative, int8_float_threshold, report))
             values = common.metadata(trained, "tflite", model_filename(variant), batch_size, variant)
+            if "int8" in report:
+                values["quantization"] = {**report["int8"].summary(), "calibration_examples": len(representative),
+                                          "sensitivity_file": SENSITIVITY_FILENAME}
+                with open(os.path.join(folder, SENSITIVITY_FILENAME), "w", encoding="utf-8") as f:
+                    f.write(report["int8"].to_csv())
             common.write_metadata(os.path.join(folder, metadata_filename(variant)), values)
+        if checker is None:
+            return None
+        staged = {variant: os.path.join(folder, model_filename(variant)) for variant in variants}
+        replaced = checker.check_staged_files(written(staged, batch_size), out_dir)
+        if "int8" in variants and checker.refused("int8"):
+            replaced.append(_reject_sensitivity(folder))
+        return replaced
 
     files.write_files(out_dir, names, overwrite, "--out", write)
     return {variant: os.path.join(out_dir, model_filename(variant)) for variant in variants}
+
+
+def _reject_sensitivity(folder: str) -> str:
+    """A refused int8 variant's sensitivity CSV goes aside with it (a good int8 file's CSV stays)."""
+    rejected = verify.rejected_path(SENSITIVITY_FILENAME)
+    os.replace(os.path.join(folder, SENSITIVITY_FILENAME), os.path.join(folder, rejected))
+    json_path = os.path.join(folder, verify.rejected_path(metadata_filename("int8")))
+    with open(json_path, encoding="utf-8") as f:
+        values = json.load(f)
+    values["quantization"]["sensitivity_file"] = rejected
+    common.write_metadata(json_path, values)
+    return rejected
 
 
 def tflite_runner(path: str):
@@ -146,6 +179,12 @@ def tflite_runner(path: str):
     return model.run
 
 
+def written(paths: dict[str, str], batch_size: int = 1) -> dict[str, verify.Written]:
+    """What export/verify.py checks: each variant with its JSON and a LiteRT runner."""
+    return {variant: verify.Written(path, os.path.splitext(path)[0] + ".json", tflite_runner(path), batch_size)
+            for variant, path in paths.items()}
+
+
 def evaluate(trained, paths: dict[str, str], batches: list[dict]) -> dict[str, dict]:
     """{variant: dict(max_abs_diff, psnr vs Keras, megabytes)} on the given examples."""
     return {variant: {**common.compare(trained, tflite_runner(path), batches),
@@ -154,23 +193,25 @@ def evaluate(trained, paths: dict[str, str], batches: list[dict]) -> dict[str, d
 
 
 def main(config: ExportConfig) -> None:
+    from mimnet_tf.export import cli
+
     variants = parse_variants(config.variants)
     if not config.out:
         raise ValueError("--out is required: the directory to write the .tflite files into")
+    checks = cli.check_config(config, skip_examples=config.representative_samples * config.batch_size)
     trained = common.load_checkpoint(config.checkpoint)
-    paths = export_tflite(trained, config.out, variants, config.representative_samples, config.batch_size,
-                          config.overwrite)
-    results = evaluate(trained, paths, common.group(common.parity_batches(trained, 8 * config.batch_size), config.batch_size))
-    print(f"{'variant':8} {'file':24} {'MB':>7} {'max |diff|':>11} {'PSNR vs Keras':>14}")
-    for variant, result in results.items():
-        print(f"{variant:8} {model_filename(variant):24} {result['megabytes']:7.3f} {result['max_abs_diff']:11.2e} "
-              f"{result['psnr']:11.1f} dB")
+    checker = verify.Checker(trained, checks)
+    export_tflite(trained, config.out, variants, config.representative_samples, config.batch_size,
+                  overwrite=config.overwrite, int8_float_threshold=config.int8_float_threshold, checker=checker)
+    print(verify.format_results(checker.results))
+    verify.raise_if_failed(checker.results, checks)
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size", "overwrite")
+    cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size",
+                        "int8_float_threshold", "overwrite", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

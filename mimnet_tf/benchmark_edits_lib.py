@@ -28,7 +28,7 @@ from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.edit_cases import EditCase, edit_cases, identity_cases, rephrase
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
 from mimnet_tf.data.synthbirds.render import render
-from mimnet_tf.editors import Editor, GeneratorEditor, NoEditEditor  # noqa: F401  (the names users import)
+from mimnet_tf.editors import BatchEditor, GeneratorEditor, NoEditEditor  # noqa: F401  (the names users import)
 from mimnet_tf.metrics.edits import score_edit, summarise
 from mimnet_tf.metrics.statistics import format_table, write_results
 
@@ -74,12 +74,12 @@ def _rendered(cases: Sequence[EditCase], size: int):
     return sources, targets
 
 
-def score_editor(editor: Editor, cases: Sequence[EditCase], size: int, batch_size: int = 32,
+def score_editor(editor: BatchEditor, cases: Sequence[EditCase], size: int, batch_size: int = 32,
                  rendered=None, damsm=None, families: Optional[Sequence[str]] = None) -> tuple[dict, list[dict]]:
     """Runs `editor` on `cases` and returns (summary, per-case scores).
 
     Args:
-        editor: anything with the Editor interface.
+        editor: anything with the BatchEditor interface.
         cases: the edit (or identity) cases.
         size: render size S of the images given to the editor.
         batch_size: cases per `editor.edit` call.
@@ -115,7 +115,7 @@ def score_editor(editor: Editor, cases: Sequence[EditCase], size: int, batch_siz
     return summary, scores
 
 
-def run_benchmark(editor: Editor, num_cases: int = 200, size: int = 64, seed: int = 0, batch_size: int = 32,
+def run_benchmark(editor: BatchEditor, num_cases: int = 200, size: int = 64, seed: int = 0, batch_size: int = 32,
                   identity: bool = True, damsm=None, rendered: Optional[dict] = None, split: str = "validation",
                   phrasing: str = phrasings.TEMPLATE) -> dict:
     """Edit cases and identity cases of a SynthBirds split, scored. -> dict of summaries.
@@ -167,7 +167,7 @@ def phrase_cases(rendered: dict, phrasing: str, seed: int = 0) -> dict:
     return phrased
 
 
-def compare_editors(editors: Sequence[Editor], num_cases: int = 200, size: int = 64, seed: int = 0,
+def compare_editors(editors: Sequence[BatchEditor], num_cases: int = 200, size: int = 64, seed: int = 0,
                     batch_size: int = 32, damsm=None, ground_truth: bool = False,
                     log: Callable[[str], None] = lambda _: None, split: str = "validation",
                     phrasing_names: Sequence[str] = (phrasings.TEMPLATE,)) -> dict[str, dict]:
@@ -202,7 +202,7 @@ def compare_editors(editors: Sequence[Editor], num_cases: int = 200, size: int =
     return results
 
 
-def _reads_text(editor: Editor) -> bool:
+def _reads_text(editor: BatchEditor) -> bool:
     return not isinstance(editor, (NoEditEditor, OracleEditor))
 
 

@@ -208,6 +208,12 @@ class ExportConfig:
     opset: int = 17
     representative_samples: int = 32
     overwrite: bool = False  # replace an existing export (never deleting files an export does not write)
+    int8_float_threshold: float = 0.3  # int8: ops whose sensitivity error exceeds it stay float (export/quantization.py)
+    check_cases: int = 64  # SynthBirds benchmark cases each export is scored on (0: skip)
+    check_examples: int = 16  # training examples each export's PSNR vs Keras is measured on
+    min_psnr: float = 35.0  # an export below this PSNR vs Keras (dB) is refused
+    max_accuracy_drop: float = 0.02  # an export whose attribute accuracy falls more below Keras' is refused
+    keep_failing: bool = False  # keep a refused export under its name (the exit code is still non-zero)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,11 @@
    see its README) when it is there, else the short run, and exports it (SavedModel, TFLite,
    ONNX), edits sample images with sentences, runs the SynthBirds edit benchmark on both models
    (plus the no-edit baseline) and writes the visual report.
-Everything lands in --out; the last line printed is the report's path.
+It measures how much of the machine the short run got (mimnet_tf/machine_load.py: its CPU time
+against /proc/stat's) and says so beside that run's figures, on the console and in the report:
+a time budget on a busy machine trains fewer steps. Everything lands in --out; the demo ends
+with a summary (demo_lib.py, also written to <out>/summary.txt): where the report is, both
+models' figures, and the command that edits your own picture next.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import time
 
 from absl import app, flags, logging
 
+from mimnet_tf import demo_lib, machine_load
 from mimnet_tf import flags as mimnet_flags
 
 mimnet_flags.define_flags()
@@ -45,14 +50,15 @@ def _say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def short_training(config, out: str) -> str:
+def short_training(config, out: str) -> dict:
     """MIM-Net sized to the time budget (after DAMSM pretraining, if the flagfile starts from a
-    DAMSM); returns the model directory."""
+    DAMSM); returns {"model_dir", "step", "train_seconds", "usage": the CPU share it got}."""
     from mimnet_tf import pretrain_damsm_lib, train_lib
 
     budget = _MINUTES.value * 60
     model_dir = os.path.join(out, "runs", "synthbirds_short")
     began = time.time()
+    start = machine_load.sample()
     if config.model.damsm_dir:  # the paper's start; configs/synthbirds.flags trains its encoders from scratch
         damsm_dir = os.path.join(out, "runs", "synthbirds_damsm")
         # ~0.08 s per DAMSM step (batch 16, 64 px) on 2 quiet cores; 0.1 leaves room for a busy machine.
@@ -66,26 +72,43 @@ def short_training(config, out: str) -> str:
     _say(f"Training MIM-Net for {left / 60:.1f} min into {model_dir}")
     run = dataclasses.replace(config, train=dataclasses.replace(config.train, model_dir=model_dir))
     trained = train_lib.train_for_minutes(run, left / 60.0, chunk_steps=100, log=_say)
-    _say(f"Short run done: step {trained['step']} in {time.time() - began:.0f} s"
-         + (" (DAMSM included)" if config.model.damsm_dir else ""))
-    return model_dir
+    end = machine_load.sample()
+    usage = machine_load.share(start, end) if start and end else None
+    overhead = "set-up and DAMSM" if config.model.damsm_dir else "set-up"
+    _say(f"Short run done: {demo_lib.describe_training(trained['step'], trained['train_seconds'], left)}, "
+         f"{time.time() - began:.0f} s with {overhead}; {machine_load.describe(usage)}")
+    return {"model_dir": model_dir, "step": trained["step"], "train_seconds": trained["train_seconds"],
+            "budget_seconds": left, "usage": usage}
 
 
 def export_all(model_dir: str, out: str, data_config) -> dict:
-    """Exports every format; the int8 TFLite calibrates on `data_config`'s training images (the
-    demo's own SynthBirds, also for a shipped model whose config names another data directory)."""
+    """Exports every format and keeps only what passes its checks against Keras (export/verify.py:
+    PSNR >= 35 dB, attribute accuracy within 0.02 of Keras on 64 benchmark cases); a failing model
+    is written under its *.rejected* name instead. The int8 TFLite calibrates on `data_config`'s
+    training images (the demo's own SynthBirds, also for a shipped model whose config names another
+    data directory)."""
+    from mimnet_tf.config import ExportConfig
+    from mimnet_tf.export import onnx, saved_model, tflite, verify
     from mimnet_tf.export.common import load_checkpoint
-    from mimnet_tf.export.onnx import export_onnx
-    from mimnet_tf.export.saved_model import export_saved_model
-    from mimnet_tf.export.tflite import export_tflite
 
     trained = load_checkpoint(model_dir)
     trained = trained._replace(config=dataclasses.replace(trained.config, data=data_config))
-    # A rerun of the demo replaces its own exports (files it did not write are kept aside).
-    paths = {"saved_model": export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"), overwrite=True)}
-    paths["tflite"] = export_tflite(trained, os.path.join(out, "models", "tflite"), variants=("fp32", "int8"),
-                                    overwrite=True)
-    paths["onnx"] = export_onnx(trained, os.path.join(out, "models", "onnx"), overwrite=True)
+    samples = ExportConfig().representative_samples
+    checker = verify.Checker(trained, verify.CheckConfig(skip_examples=samples))
+    # A rerun of the demo replaces its own exports (files it did not write are kept aside); a
+    # refused one goes to its *.rejected* name and never replaces the last good one.
+    saved_dir = saved_model.export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"), overwrite=True,
+                                               checker=checker)
+    tflite_paths = tflite.export_tflite(trained, os.path.join(out, "models", "tflite"), ("fp32", "int8"), samples,
+                                        overwrite=True, checker=checker)
+    onnx_path = onnx.export_onnx(trained, os.path.join(out, "models", "onnx"), overwrite=True, checker=checker)
+    for line in verify.format_results(checker.results).splitlines():
+        _say(f"  {line}")
+    kept = verify.passing(checker.results)
+    paths = {"saved_model": saved_dir} if saved_model.NAME in kept else {}
+    paths["tflite"] = {variant: path for variant, path in tflite_paths.items() if variant in kept}
+    if onnx.NAME in kept:
+        paths["onnx"] = onnx_path
     return paths
 
 
@@ -93,20 +116,17 @@ def sample_edits(model_dir: str, out: str) -> list[str]:
     """Edits a few SynthBirds test images with SAMPLE_EDITS; writes image, edit and map overlay."""
     from mimnet_tf import images
     from mimnet_tf.data.synthbirds.render import render, sample_scene
-    from mimnet_tf.edit_lib import edit_images
-    from mimnet_tf.editors import load_editor
+    from mimnet_tf.editor import Editor
 
-    editor = load_editor(checkpoint=model_dir)
+    editor = Editor.from_preset(model_dir)
     folder = os.path.join(out, "edits")
     os.makedirs(folder, exist_ok=True)
     pictures = [render(sample_scene(0, "test", i), 128).image for i in range(len(SAMPLE_EDITS))]
     written = []
-    for i, (picture, text, result) in enumerate(zip(pictures, SAMPLE_EDITS,
-                                                   edit_images(editor, pictures, SAMPLE_EDITS))):
+    for i, (picture, text, result) in enumerate(zip(pictures, SAMPLE_EDITS, editor.edit(pictures, SAMPLE_EDITS))):
         stem = os.path.join(folder, f"{i:02d}")
         images.save_image(f"{stem}_source.png", picture)
-        images.save_image(f"{stem}_edited.png", result.edited)
-        images.save_image(f"{stem}_map.png", result.map_overlay)
+        result.save(f"{stem}_edited.png", map_path=f"{stem}_map.png")
         written.append(f"{stem}_edited.png  <- \"{text}\"")
     return written
 
@@ -117,6 +137,7 @@ def main(argv) -> None:
         sys.exit(2)
     logging.set_verbosity(logging.WARNING)
     from mimnet_tf import benchmark_edits_lib, report_lib, train_lib
+    from mimnet_tf.editors import GeneratorEditor
 
     out = _OUT.value
     os.makedirs(out, exist_ok=True)
@@ -126,7 +147,8 @@ def main(argv) -> None:
     _say(f"SynthBirds data in {config.data.data_dir}")
     train_lib.ensure_prepared_data(config.data, log=_say)
 
-    short_dir = short_training(config, out)
+    short = short_training(config, out)
+    short_dir = short["model_dir"]
     shipped = _SHIPPED.value if _SHIPPED.value and os.path.isdir(_SHIPPED.value) else ""
     if _SHIPPED.value and not shipped:
         _say(f"No shipped model at {_SHIPPED.value}: the short run is used for everything below")
@@ -149,15 +171,26 @@ def main(argv) -> None:
             checkpoint=model_dir, num_cases=_CASES.value, out=bench_out), log=lambda *_: None)
         results[name] = result
         print(result["table"], flush=True)
+        if name == "short run":  # its figures depend on the CPU it got in its minutes
+            _say(f"The short run trained {short['step']} steps; {machine_load.describe(short['usage'])}")
     with open(os.path.join(out, "benchmark", "summary.json"), "w", encoding="utf-8") as f:
         json.dump({name: r["results"] for name, r in results.items()}, f, indent=2, default=str)
 
+    figures = {name: r["results"][GeneratorEditor.name]["edit"] for name, r in results.items()}
+    training = demo_lib.describe_training(short["step"], short["train_seconds"], short["budget_seconds"])
+    short_note = (f"Short run ({short_dir}): {training}, {demo_lib.describe_figures(figures['short run'])}; "
+                  f"{machine_load.describe(short['usage'])}.")
     report_dir = os.path.join(out, "report")
     benchmark_json = os.path.join(out, "benchmark", "shipped" if shipped else "short_run", "benchmark.json")
-    path = report_lib.write_report(report_lib.ReportConfig(checkpoint=main_dir, out=report_dir,
-                                                           benchmark_json=benchmark_json))
+    written = report_lib.write_report(report_lib.ReportConfig(checkpoint=main_dir, out=report_dir,
+                                                              benchmark_json=benchmark_json, notes=(short_note,)))
     _say("Report written")
-    print(os.path.abspath(path if isinstance(path, str) else os.path.join(report_dir, "index.html")))
+    lines = demo_lib.summary_lines(os.path.abspath(written["html"]), _SHIPPED.value, figures.get("shipped"),
+                                   short_dir, figures["short run"], short["step"], short["train_seconds"],
+                                   short["budget_seconds"], short["usage"])
+    with open(os.path.join(out, "summary.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
 
 
 def run() -> None:

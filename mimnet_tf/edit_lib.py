@@ -26,6 +26,7 @@ import numpy as np
 from mimnet_tf import files
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
+from mimnet_tf.editor import Editor, describe_caption
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 INDEX_FILENAME = "edits.csv"
@@ -43,6 +44,7 @@ class EditConfig:
     Attributes:
         checkpoint: model directory (or checkpoint prefix) written by training.
         model: an exported model instead (SavedModel dir, TF Serving base dir or .tflite).
+        preset: instead of both, a shipped model's name (synthbirds64) or any model path.
         image: the image to edit (single mode).
         text: the sentence describing the wanted image (single mode).
         manifest: CSV / JSON Lines of (image, text) rows (batch mode; then `out` is a folder).
@@ -54,6 +56,7 @@ class EditConfig:
 
     checkpoint: str = ""
     model: str = ""
+    preset: str = ""
     image: str = ""
     text: str = ""
     manifest: str = ""
@@ -61,15 +64,6 @@ class EditConfig:
     save_map: bool = False
     map_out: str = ""
     batch_size: int = 16
-
-
-@dataclasses.dataclass
-class EditResult:
-    """One edit at the input's size."""
-
-    edited: np.ndarray  # uint8 (H, W, 3)
-    localisation_map: np.ndarray  # float32 (h, w) in [0, 1], the model's resolution
-    map_overlay: np.ndarray  # uint8 (H, W, 3): the map's heat map over the input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,24 +86,6 @@ def check_output_path(path: str, flag: str = "--out") -> None:
     if extension not in IMAGE_EXTENSIONS:
         raise EditError(f"{flag}={path}: unknown image extension {extension!r}; expected one of "
                         f"{', '.join(IMAGE_EXTENSIONS)}")
-
-
-def edit_images(editor, pictures: Sequence[np.ndarray], captions: Sequence[str]) -> list[EditResult]:
-    """Edits uint8 RGB pictures of any sizes with their captions (checked: CaptionError).
-
-    Each picture goes to the model at its size S (the editor resizes), and comes back at the
-    picture's own size.
-    """
-    size = editor.image_size
-    squares = np.stack([image_io.resize(p, size) for p in pictures])
-    outputs = editor.outputs(squares, list(captions), check=True, coarse=False)
-    edited, maps = outputs["edited"], outputs["localisation_map"]
-    results = []
-    for picture, edit, values in zip(pictures, edited, maps):
-        height, width = picture.shape[:2]
-        results.append(EditResult(edited=image_io.resize(edit, (width, height)), localisation_map=values,
-                                  map_overlay=image_io.overlay(picture, values)))
-    return results
 
 
 def read_manifest(path: str) -> list[EditRequest]:
@@ -150,7 +126,7 @@ def read_manifest(path: str) -> list[EditRequest]:
             for line, image, caption in rows]
 
 
-def _check_requests(editor, requests: Sequence[EditRequest], manifest: str) -> list[np.ndarray]:
+def _check_requests(editor: Editor, requests: Sequence[EditRequest], manifest: str) -> list[np.ndarray]:
     """Loads every image and checks every caption; one EditError listing all bad rows."""
     pictures, problems = [], []
     for request in requests:
@@ -158,7 +134,7 @@ def _check_requests(editor, requests: Sequence[EditRequest], manifest: str) -> l
             if not request.image:
                 raise image_io.ImageError("the image column is empty")
             pictures.append(image_io.load_image(request.image))
-            editor.token_ids([request.text], check=True)
+            editor.backend.token_ids([request.text], check=True)
         except (image_io.ImageError, text.CaptionError) as error:
             problems.append(f"row at line {request.line}: {error}")
     if problems:
@@ -182,7 +158,7 @@ def check_manifest_outputs(requests: Sequence[EditRequest], out_dir: str, save_m
     return stems
 
 
-def edit_manifest(editor, requests: Sequence[EditRequest], out_dir: str, save_map: bool = False,
+def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str, save_map: bool = False,
                   batch_size: int = 16, manifest: str = "manifest", progress: bool = False) -> list[dict]:
     """Edits every row into `out_dir` and writes `out_dir/edits.csv` (one line per row).
 
@@ -199,38 +175,36 @@ def edit_manifest(editor, requests: Sequence[EditRequest], out_dir: str, save_ma
     index = []
     for start in tqdm(range(0, len(requests), batch_size), desc="edit", unit="batch", disable=not progress):
         chunk = requests[start:start + batch_size]
-        results = edit_images(editor, pictures[start:start + batch_size], [r.text for r in chunk])
+        results = editor.edit(pictures[start:start + batch_size], [r.text for r in chunk], batch_size)
         for offset, (request, result) in enumerate(zip(chunk, results)):
             stem = stems[start + offset]
-            edited_path = os.path.join(out_dir, stem + ".png")
-            image_io.save_image(edited_path, result.edited)
-            entry = {"image": request.image, "text": request.text, "edited": os.path.basename(edited_path), "map": ""}
-            if save_map:
-                entry["map"] = stem + "_map.png"
-                image_io.save_image(os.path.join(out_dir, entry["map"]), result.map_overlay)
+            entry = {"image": request.image, "text": request.text, "edited": stem + ".png",
+                     "map": stem + "_map.png" if save_map else "",
+                     "corrected_words": " ".join(f"{typed}>{word}" for typed, word in result.corrected_words),
+                     "unknown_words": " ".join(result.unknown_words)}
+            result.save(os.path.join(out_dir, entry["edited"]), os.path.join(out_dir, entry["map"]) if save_map else "")
             index.append(entry)
     with files.replaced_file(os.path.join(out_dir, INDEX_FILENAME)) as temporary, \
             open(temporary, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["image", "text", "edited", "map"])
+        writer = csv.DictWriter(f, fieldnames=["image", "text", "edited", "map", "corrected_words", "unknown_words"])
         writer.writeheader()
         writer.writerows(index)
     return index
 
 
-def run(config: EditConfig, log: Callable[[str], None] = print, editor=None, progress: bool = True) -> dict:
+def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional[Editor] = None,
+        progress: bool = True) -> dict:
     """Checks the settings and inputs, loads the model, edits, writes; returns what was written.
 
     Args:
         config: the edit settings.
-        log: where the summary line goes.
-        editor: an already loaded editor (else one is loaded from `config`).
+        log: where the summary lines go.
+        editor: an already loaded Editor (else one is loaded from `config`).
         progress: progress bar in manifest mode.
 
     Raises:
         EditError, ImageError, CaptionError, FileNotFoundError: with a one-line message.
     """
-    from mimnet_tf.editors import load_editor
-
     if bool(config.image) == bool(config.manifest):
         raise EditError("give exactly one of --image (with --text) and --manifest")
     if config.image:
@@ -247,16 +221,14 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor=None, pro
             outputs["--map_out"] = map_out
         files.refuse_overwriting_inputs(outputs, {"--image": config.image})
         picture = image_io.load_image(config.image)  # before the (slow) model load
-        editor = editor or load_editor(config.checkpoint, config.model)
-        result = edit_images(editor, [picture], [config.text])[0]
-        image_io.save_image(out, result.edited)
-        written = {"edited": out, "map": ""}
-        if config.save_map:
-            image_io.save_image(map_out, result.map_overlay)
-            written["map"] = map_out
+        editor = editor or Editor.from_flags(config.preset, config.checkpoint, config.model)
+        result = editor.edit(picture, config.text)
+        result.save(out, map_out if config.save_map else "")
         log(f"Edited image ({picture.shape[1]}x{picture.shape[0]}): {out}"
             + (f"; localisation map overlay: {map_out}" if config.save_map else ""))
-        return written
+        log(describe_caption(result))
+        return {"edited": out, "map": map_out if config.save_map else "",
+                "corrected_words": list(result.corrected_words), "unknown_words": list(result.unknown_words)}
     if config.text:
         raise EditError("--text is for --image; with --manifest the text comes from each row")
     requests = read_manifest(config.manifest)
@@ -264,7 +236,7 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor=None, pro
     if os.path.isfile(out_dir):
         raise EditError(f"--out={out_dir} is a file; with --manifest, --out is the folder of the results")
     check_manifest_outputs(requests, out_dir, config.save_map, config.manifest)  # before the (slow) model load
-    editor = editor or load_editor(config.checkpoint, config.model)
+    editor = editor or Editor.from_flags(config.preset, config.checkpoint, config.model)
     index = edit_manifest(editor, requests, out_dir, config.save_map, config.batch_size, config.manifest, progress)
     log(f"Edited {len(index)} image(s) into {out_dir} (index: {os.path.join(out_dir, INDEX_FILENAME)})")
     return {"out_dir": out_dir, "index": index}

@@ -29,8 +29,8 @@ from mimnet_tf.data import text
 EXPORT_KINDS = "a SavedModel directory (saved_model.pb), a TF Serving base directory of numbered versions, or a .tflite file"
 
 
-class Editor(Protocol):
-    """What the benchmark, the evaluation, the report and the edit command run."""
+class BatchEditor(Protocol):
+    """What the benchmark, the evaluation and the report run (mimnet_tf.Editor is the public front over one)."""
 
     name: str
 
@@ -210,7 +210,31 @@ class SavedModelEditor(ModelEditor):
                 "localisation_map": outputs[signatures.LOCALISATION_MAP].numpy()}
 
 
-class LiteRTEditor(ModelEditor):
+class RunnerEditor(ModelEditor):
+    """Edits with any `run(image, token_ids) -> {edited_image, localisation_map}` (an export's runner).
+
+    Args:
+        run: float32 (B, S, S, 3) in [-1, 1] and int32 (B, L) -> the two served outputs.
+        vocab, image_size, max_words: the model's.
+        batch_size: the runner's static batch size (None: any).
+    """
+
+    name = "export"
+
+    def __init__(self, run, vocab, image_size: int, max_words: int, batch_size: Optional[int] = None, name: str = ""):
+        self.run = run
+        self.vocab = vocab
+        self.image_size = image_size
+        self.max_words = max_words
+        self.batch_size = batch_size
+        self.name = name or self.name
+
+    def _run(self, model_images, token_ids):
+        outputs = self.run(model_images, token_ids)
+        return {"edited": outputs["edited_image"], "localisation_map": outputs["localisation_map"]}
+
+
+class LiteRTEditor(RunnerEditor):
     """Edits with a .tflite file in the LiteRT interpreter (metadata JSON and vocab.txt beside it)."""
 
     name = "tflite"
@@ -220,16 +244,10 @@ class LiteRTEditor(ModelEditor):
 
         self.path = path
         self.model = LiteRTModel(path, num_threads)
-        self.image_size = self.model.image_size
-        self.max_words = self.model.max_words
-        self.batch_size = self.model.batch_size
         vocab_file = self.model.metadata.get("vocab_file", text.VOCAB_FILENAME)
-        self.vocab = text.Vocabulary.load(os.path.join(os.path.dirname(os.path.abspath(path)), vocab_file))
-        self.name = name or self.name
-
-    def _run(self, model_images, token_ids):
-        outputs = self.model.run(model_images, token_ids)
-        return {"edited": outputs["edited_image"], "localisation_map": outputs["localisation_map"]}
+        vocab = text.Vocabulary.load(os.path.join(os.path.dirname(os.path.abspath(path)), vocab_file))
+        super().__init__(self.model.run, vocab, self.model.image_size, self.model.max_words, self.model.batch_size,
+                         name)
 
 
 def resolve_checkpoint(checkpoint: str) -> tuple[str, str]:

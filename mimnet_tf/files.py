@@ -189,31 +189,39 @@ def publish_folder(staged: str, destination: str, overwrite: bool, flag: str) ->
     return kept
 
 
-def write_folder(destination: str, overwrite: bool, flag: str, write: Callable[[str], object],
+def write_folder(destination: str, overwrite: bool, flag: str, write: Callable[[str], Optional[str]],
                  log: Callable[[str], None] = print) -> Optional[str]:
     """Runs `write(folder)` on a new temporary sibling of `destination`, then `publish_folder`.
 
     The destination is checked before `write` runs (a refusal costs nothing); a failed or killed
-    `write` leaves `destination` as it was. Returns the folder kept aside (and logs it), or None.
+    `write` leaves `destination` as it was. `write` may return another destination for what it
+    wrote (a refused export's `<destination>.rejected`, export/verify.py): the folder goes there
+    instead, replacing an older one of that name (its files kept aside as always), and
+    `destination` stays as it was. Returns the folder kept aside (and logs it), or None.
     """
     check_destination(destination, overwrite, flag)
     staged = staging_folder(destination, flag)
     try:
-        write(staged)
+        elsewhere = write(staged)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    if elsewhere:
+        destination, overwrite = elsewhere, True
     kept = publish_folder(staged, destination, overwrite, flag)
     if kept:
         log(f"Replaced {destination}; files of the old one that the new one does not hold are kept in {kept}")
     return kept
 
 
-def write_files(folder: str, names: Iterable[str], overwrite: bool, flag: str, write: Callable[[str], object]) -> list[str]:
+def write_files(folder: str, names: Iterable[str], overwrite: bool, flag: str,
+                write: Callable[[str], Optional[Iterable[str]]]) -> list[str]:
     """Runs `write(staging folder)` and moves the files it wrote into `folder` (`publish_files`).
 
     `names` (the files `write` will make that must not silently replace others) are checked
-    before `write` runs. Returns the paths written.
+    before `write` runs. `write` may return names of files it wrote that replace older files of
+    the same name without `overwrite` (a refused export's `.rejected` copies, export/verify.py).
+    Returns the paths written.
     """
     writable_folder(folder, flag)
     existing = [name for name in names if os.path.lexists(os.path.join(folder, name))]
@@ -223,20 +231,22 @@ def write_files(folder: str, names: Iterable[str], overwrite: bool, flag: str, w
     staged = temporary_sibling(os.path.join(folder, "export"))
     os.mkdir(staged)
     try:
-        write(staged)
-        return publish_files(staged, folder, overwrite, flag)
+        replaced = write(staged)
+        return publish_files(staged, folder, overwrite, flag, replaced or ())
     finally:
         shutil.rmtree(staged, ignore_errors=True)  # only ever the new, unpublished files
 
 
-def publish_files(staged: str, folder: str, overwrite: bool, flag: str) -> list[str]:
+def publish_files(staged: str, folder: str, overwrite: bool, flag: str, replaced: Iterable[str] = ()) -> list[str]:
     """Moves every file of the folder `staged` into `folder` (each by an atomic replace).
 
-    A file of the same name already in `folder` is an OutputError unless `overwrite` or its
-    bytes are the same; every conflict is found before anything moves. `staged` is removed.
+    A file of the same name already in `folder` is an OutputError unless `overwrite`, its bytes
+    are the same or its name is among `replaced`; every conflict is found before anything moves.
+    `staged` is removed.
     """
     names = sorted(os.listdir(staged))
-    conflicts = [name for name in names if os.path.exists(os.path.join(folder, name))
+    replaced = set(replaced)
+    conflicts = [name for name in names if name not in replaced and os.path.exists(os.path.join(folder, name))
                  and not _same_bytes(os.path.join(staged, name), os.path.join(folder, name))]
     if conflicts and not overwrite:
         raise OutputError(f"{flag}={folder} already holds {', '.join(conflicts)}: pass --overwrite to replace them")

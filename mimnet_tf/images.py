@@ -50,13 +50,27 @@ def _as_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decodes encoded image bytes (PNG, JPEG, ...) to uint8 RGB [H, W, 3]."""
+def rgb_array(image: Image.Image) -> np.ndarray:
+    """A PIL image of any mode -> uint8 RGB [H, W, 3] (transparency composited on white)."""
+    return np.asarray(_as_rgb(image), dtype=np.uint8)
+
+
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = 0) -> np.ndarray:
+    """Decodes encoded image bytes (PNG, JPEG, ...) to uint8 RGB [H, W, 3].
+
+    With `max_pixels`, an image of more pixels is refused from its header, before it is decoded
+    (a small upload can declare a huge picture).
+    """
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if max_pixels and width * height > max_pixels:
+                raise ImageError(f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
             image.load()
-            return np.asarray(_as_rgb(image), dtype=np.uint8)
+            return rgb_array(image)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageError(f"{name}: too many pixels to decode safely ({error})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

@@ -56,6 +56,7 @@ class ReportConfig:
         cell_size: pixels of an image cell in the grid (small images are enlarged, nearest).
         benchmark_json, evaluation_json: result files to show ("" looks in out, then the model dir).
         num_cases: benchmark cases to run when no benchmark file is found (0: none).
+        notes: lines shown under the header (e.g. how much of the machine a timed run got).
     """
 
     checkpoint: str = ""
@@ -69,6 +70,7 @@ class ReportConfig:
     benchmark_json: str = ""
     evaluation_json: str = ""
     num_cases: int = 50
+    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -471,9 +473,10 @@ def write_report(config: ReportConfig, log: Callable[[str], None] = print, edito
     header = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in (
         ("model", checkpoint_name(editor, config)), ("image size", editor.image_size), ("examples", source),
         ("written", time.strftime("%Y-%m-%d %H:%M:%S"))))
+    notes = "".join(f'<p class="note">{html.escape(note)}</p>' for note in config.notes)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>MIM-Net report</title>"
-            f"<style>{_STYLE}</style></head><body><h1>MIM-Net report</h1><table>{header}</table>"
+            f"<style>{_STYLE}</style></head><body><h1>MIM-Net report</h1><table>{header}</table>{notes}"
             f"<h2>Edits</h2><p class=\"note\">Each source edited with the target text; the TLU map is the "
             f"model's localisation map A over the source (bright: edited here).</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells_html)}</tbody></table>"

@@ -27,6 +27,7 @@ from mimnet_tf.data import records, text
 
 SAMPLE_IMAGES = 4  # examples in the fixed batch of edits logged to TensorBoard
 SYNTHBIRDS_EDIT_CASES = 200
+FIRST_CHUNK_STEPS = 10  # train_for_minutes measures the speed on this many steps before sizing chunks
 PARALLEL_RENDER_MIN = 256  # below this many images, starting render processes costs more than it saves
 
 
@@ -473,8 +474,11 @@ def train_for_minutes(config: RunConfig, minutes: float, chunk_steps: int = 50,
                       log: Callable[[str], None] = print) -> dict:
     """Trains until `minutes` of training wall time have passed (a rerun resumes and adds more).
 
-    Runs `fit` in chunks of `chunk_steps` (each ends with a checkpoint) and checks the clock
-    between chunks; `config.train.max_steps`, when set, still caps the run.
+    Runs `fit` in chunks (each ends with a checkpoint) and checks the clock between chunks: the
+    first chunk is at most FIRST_CHUNK_STEPS, each next one as many steps as fit in the time left
+    at the last chunk's speed (at most `chunk_steps`), and training stops when not one more step
+    fits, so a slow or busy machine ends within a step of the budget instead of a whole chunk
+    past it. `config.train.max_steps`, when set, still caps the run.
 
     Returns:
         {"training": the Training, "train_seconds", "setup_seconds", "steps_run", "step",
@@ -486,13 +490,20 @@ def train_for_minutes(config: RunConfig, minutes: float, chunk_steps: int = 50,
     trained_seconds, summary = 0.0, {}
     step = first = int(training.model.step_counter.numpy())
     cap = config.train.max_steps or None
+    chunk = min(chunk_steps, FIRST_CHUNK_STEPS)
     while trained_seconds < minutes * 60 and (cap is None or step < cap):
-        target = step + chunk_steps if cap is None else min(step + chunk_steps, cap)
+        target = step + chunk if cap is None else min(step + chunk, cap)
         chunk_config = dataclasses.replace(training.config.train, max_steps=target, progress=False)
         started = time.perf_counter()
         summary = training.fit(train_config=chunk_config)
-        trained_seconds += time.perf_counter() - started
-        step = summary["step"]
+        elapsed = time.perf_counter() - started
+        trained_seconds += elapsed
+        steps_done, step = summary["step"] - step, summary["step"]
+        # The last chunk's speed (the first one's includes compiling the step: a pessimistic start).
+        fits = int((minutes * 60 - trained_seconds) / max(elapsed / max(steps_done, 1), 1e-9))
+        if fits < 1:
+            break
+        chunk = min(chunk_steps, fits)
     return {"training": training, "train_seconds": round(trained_seconds, 1), "setup_seconds": round(setup_seconds, 1),
             "steps_run": step - first, "step": step, "last_losses": summary.get("last_losses", {})}
 

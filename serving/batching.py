@@ -11,13 +11,16 @@
 `max_batch_size` rows or `batch_timeout_micros` have passed since its first task arrived, then
 runs it on one of `num_batch_threads` threads. A full queue rejects new tasks (UNAVAILABLE in
 TF Serving). If a batch fails, each of its tasks is retried alone, so one bad request cannot
-fail the requests that happened to share its batch.
+fail the requests that happened to share its batch. A task whose client cancelled it or whose
+deadline passed is taken out before its batch (or its retry) runs, so nobody's time goes to work
+that nobody waits for, and handing out results never trips on it.
 """
 from __future__ import annotations
 
 import collections
 import concurrent.futures
 import dataclasses
+import math
 import re
 import threading
 import time
@@ -81,12 +84,17 @@ class QueueFullError(RuntimeError):
     """The scheduler holds max_enqueued_batches batches' worth of tasks already."""
 
 
+class DeadlineExceededError(TimeoutError):
+    """A task's deadline passed before its batch ran; its work was never started."""
+
+
 @dataclasses.dataclass
 class _Task:
     key: str
     inputs: dict
     rows: int
     future: concurrent.futures.Future
+    deadline: float = math.inf  # time.monotonic() past which nobody waits for the result
     arrived: float = dataclasses.field(default_factory=time.monotonic)
 
 
@@ -96,6 +104,18 @@ class BatchStats:
     rows: int = 0
     tasks: int = 0
     largest_batch: int = 0
+    dropped: int = 0  # tasks cancelled or past their deadline, taken out before running
+
+
+def _settle(future: concurrent.futures.Future, result=None, error: BaseException | None = None) -> None:
+    """Hands a task its outcome; if its client cancelled it meanwhile, the outcome is dropped."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 class BatchScheduler:
@@ -106,7 +126,10 @@ class BatchScheduler:
         process: (key, inputs dict of arrays with the batch on axis 0) -> outputs dict of
             arrays with the same batch size; may raise.
 
-    `submit(key, inputs)` -> a Future of that task's outputs (its rows of the batch's outputs).
+    `submit(key, inputs, timeout)` -> a Future of that task's outputs (its rows of the batch's
+    outputs). Cancelling the Future, or letting `timeout` seconds pass, takes the task out of
+    its batch before the batch runs: its work is never started and the other tasks of the batch
+    get their results as if it had never come.
     """
 
     def __init__(self, parameters: BatchingParameters, process: Callable[[str, dict], dict]):
@@ -124,14 +147,18 @@ class BatchScheduler:
         self._thread = threading.Thread(target=self._form_batches, name="batch-scheduler", daemon=True)
         self._thread.start()
 
-    def submit(self, key: str, inputs: dict) -> concurrent.futures.Future:
+    def submit(self, key: str, inputs: dict, timeout: float | None = None) -> concurrent.futures.Future:
         rows = len(next(iter(inputs.values())))
         if rows > self.parameters.max_batch_size:
             raise ValueError(f"a request of batch size {rows} exceeds max_batch_size={self.parameters.max_batch_size}")
         task = _Task(key, inputs, rows, concurrent.futures.Future())
+        if timeout is not None:
+            task.deadline = task.arrived + timeout
         with self._condition:
             if self._closed:
                 raise QueueFullError("the server is shutting down")
+            if len(self._queue) >= self._capacity:
+                self._prune()  # cancelled and expired tasks give their places back first
             if len(self._queue) >= self._capacity:
                 raise QueueFullError(f"the batching queue is full ({self._capacity} requests waiting)")
             self._queue.append(task)
@@ -145,20 +172,41 @@ class BatchScheduler:
         self._thread.join()
         self._workers.shutdown(wait=True)
 
+    def _live(self, tasks) -> list:
+        """The tasks still wanted: cancelled ones dropped, expired ones failed (their work not started)."""
+        now, live = time.monotonic(), []
+        for task in tasks:
+            if task.future.cancelled():
+                pass
+            elif now >= task.deadline:
+                _settle(task.future, error=DeadlineExceededError(
+                    f"the deadline passed after {now - task.arrived:.1f} s in the queue; the request was not run"))
+            else:
+                live.append(task)
+        if len(live) < len(tasks):
+            with self._stats_lock:
+                self.stats.dropped += len(tasks) - len(live)
+        return live
+
+    def _prune(self) -> None:
+        """Drops cancelled and expired tasks from the queue (the caller holds the condition)."""
+        self._queue = collections.deque(self._live(self._queue))
+
     def _take_batch(self):
         """Waits for a first task, then for same-key tasks until full or its deadline passes."""
         limit = self.parameters.max_batch_size
         timeout = self.parameters.batch_timeout_micros / 1e6
         with self._condition:
-            while not self._queue and not self._closed:
-                self._condition.wait()
-            if not self._queue:
-                return None
-            first = self._queue[0]
-            deadline = first.arrived + timeout
             while True:
+                self._prune()
+                if not self._queue:
+                    if self._closed:
+                        return None
+                    self._condition.wait()
+                    continue
+                first = self._queue[0]
                 rows = sum(t.rows for t in self._queue if t.key == first.key)
-                remaining = deadline - time.monotonic()
+                remaining = first.arrived + timeout - time.monotonic()
                 if rows >= limit or remaining <= 0 or self._closed:
                     break
                 self._condition.wait(remaining)
@@ -183,32 +231,46 @@ class BatchScheduler:
 
     def _run(self, batch) -> None:
         try:
-            rows = sum(t.rows for t in batch)
-            with self._stats_lock:
-                self.stats.batches += 1
-                self.stats.tasks += len(batch)
-                self.stats.rows += rows
-                self.stats.largest_batch = max(self.stats.largest_batch, rows)
-            try:
-                self._deliver(batch, self._process(batch[0].key, concatenate([t.inputs for t in batch])))
-            except Exception:  # noqa: BLE001 - retried alone so only the bad task fails
-                if len(batch) == 1:
-                    raise
-                for task in batch:
-                    try:
-                        self._deliver([task], self._process(task.key, task.inputs))
-                    except Exception as error:  # noqa: BLE001 - delivered to that request
-                        task.future.set_exception(error)
-        except Exception as error:  # noqa: BLE001
-            batch[0].future.set_exception(error)
+            self._run_live(batch)
+        except Exception as error:  # noqa: BLE001 - a scheduler bug still answers every request
+            for task in batch:
+                _settle(task.future, error=error)
         finally:
             self._in_flight.release()
+
+    def _run_live(self, batch) -> None:
+        batch = self._live(batch)  # a task cancelled or expired while its batch formed is not run
+        if not batch:
+            return
+        rows = sum(t.rows for t in batch)
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.tasks += len(batch)
+            self.stats.rows += rows
+            self.stats.largest_batch = max(self.stats.largest_batch, rows)
+        try:
+            outputs = self._process(batch[0].key, concatenate([t.inputs for t in batch]))
+        except Exception as error:  # noqa: BLE001 - retried alone so only the bad task fails
+            if len(batch) == 1:
+                _settle(batch[0].future, error=error)
+                return
+            for task in batch:
+                if not self._live([task]):
+                    continue
+                try:
+                    outputs = self._process(task.key, task.inputs)
+                except Exception as task_error:  # noqa: BLE001 - delivered to that request
+                    _settle(task.future, error=task_error)
+                else:
+                    self._deliver([task], outputs)
+            return
+        self._deliver(batch, outputs)
 
     @staticmethod
     def _deliver(batch, outputs: dict) -> None:
         start = 0
         for task in batch:
-            task.future.set_result({name: value[start:start + task.rows] for name, value in outputs.items()})
+            _settle(task.future, {name: value[start:start + task.rows] for name, value in outputs.items()})
             start += task.rows
 
 

@@ -3,7 +3,9 @@
     python -m mimnet_tf.serving.client --server=localhost:8500 --image=bird.jpg \\
         --text="this bird has a red crown and blue wings" --out=edited.png
 
-Works against `tensorflow/serving` and `python -m mimnet_tf.serving.server` alike. The tensor names are
+Works against `tensorflow/serving` and `python -m mimnet_tf.serving.server` alike; over TLS with
+--ssl_root_cert (the PEM that signed the server's certificate), and --ssl_client_key and
+--ssl_client_cert when the server verifies clients (client_verify in its --ssl_config_file). The tensor names are
 read from the model's signature metadata (GetModelMetadata), not assumed: the image input is the
 string input whose name mentions "image", the text input the other one; the outputs are the
 string outputs naming "image" and "map". Writes the edited image and, beside it (or at
@@ -17,6 +19,8 @@ import sys
 import grpc
 import numpy as np
 
+from mimnet_tf.serving import tls
+
 
 @dataclasses.dataclass(frozen=True)
 class ClientConfig:
@@ -24,6 +28,9 @@ class ClientConfig:
     model_name: str = "mimnet"
     signature_name: str = "edit"
     timeout_seconds: float = 30.0
+    ssl_root_cert: str = ""  # PEM file; set: TLS
+    ssl_client_key: str = ""
+    ssl_client_cert: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +76,12 @@ class EditClient:
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.config = config
-        self.channel = grpc.insecure_channel(config.server, options=[
-            ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)])
+        options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+        if config.ssl_root_cert or config.ssl_client_key or config.ssl_client_cert:
+            credentials = tls.channel_credentials(config.ssl_root_cert, config.ssl_client_key, config.ssl_client_cert)
+            self.channel = grpc.secure_channel(config.server, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(config.server, options=options)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self._tensors = None
 
@@ -139,14 +150,15 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     values = flags.FLAGS
-    config = ClientConfig(values.server, values.model_name, values.signature_name, values.timeout)
+    config = ClientConfig(values.server, values.model_name, values.signature_name, values.timeout,
+                          values.ssl_root_cert, values.ssl_client_key, values.ssl_client_cert)
     try:
         load_image(values.image)  # a clear local error before any network call
         with open(values.image, "rb") as f:
             image_bytes = f.read()
         with EditClient(config) as client:
             edited, localisation_map = client.edit(image_bytes, values.text)
-    except ValueError as error:  # ImageError included
+    except (ValueError, FileNotFoundError) as error:  # ImageError included
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except grpc.RpcError as error:
@@ -168,6 +180,10 @@ def run() -> None:
     flags.DEFINE_string("model_name", defaults.model_name, "Model name on the server.")
     flags.DEFINE_string("signature_name", defaults.signature_name, "The edit signature to call.")
     flags.DEFINE_float("timeout", defaults.timeout_seconds, "Seconds to wait for each call.")
+    flags.DEFINE_string("ssl_root_cert", defaults.ssl_root_cert,
+                        "PEM file of the CA (or self-signed certificate) of a TLS server; set: connect over TLS.")
+    flags.DEFINE_string("ssl_client_key", defaults.ssl_client_key, "PEM private key, for a server with client_verify.")
+    flags.DEFINE_string("ssl_client_cert", defaults.ssl_client_cert, "PEM certificate of --ssl_client_key.")
     flags.DEFINE_string("image", None, "The image to edit (PNG or JPEG).")
     flags.DEFINE_string("text", None, "The sentence describing the wanted image.")
     flags.DEFINE_string("out", "edited.png", "Where to write the edited image (PNG).")

@@ -8,12 +8,14 @@
 JSON follows TF Serving: bytes travel as {"b64": "..."}; outputs whose names end in `_bytes` come
 back base64-encoded the same way; the row format ("instances") answers "predictions", the
 columnar format ("inputs") answers "outputs"; an error is HTTP 4xx/5xx with {"error": message}.
+Like TF Serving, the body is read as JSON whatever its Content-Type (`curl -d` sends
+application/x-www-form-urlencoded). Every malformed body is a 400; the transport's limits
+(size, time, connections, TLS) are serving/bounded_http.py's.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import http.server
 import json
 import re
 import threading
@@ -21,7 +23,8 @@ import threading
 import grpc
 import numpy as np
 
-from mimnet_tf.serving.servable import ServingError, TensorSpec, invalid
+from mimnet_tf.serving import bounded_http
+from mimnet_tf.serving.servable import ServingError, TensorSpec, invalid, quote, quote_list
 
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>:predict|/metadata)?$")
 _HTTP_STATUS = {
@@ -60,13 +63,18 @@ def to_array(name: str, values, spec: TensorSpec) -> np.ndarray:
         for value in flat:
             if isinstance(value, dict):
                 if set(value) != {"b64"} or not isinstance(value["b64"], str):
-                    raise invalid(f"input {name!r}: a bytes value is {{\"b64\": \"<base64>\"}}, got {sorted(value)}")
+                    raise invalid(f"input {name!r}: a bytes value is {{\"b64\": \"<base64>\"}}, got an object "
+                                  f"with keys {quote_list(sorted(value))}")
                 try:
                     converted.append(base64.b64decode(value["b64"], validate=True))
                 except (binascii.Error, ValueError):
                     raise invalid(f"input {name!r}: invalid base64 in {{\"b64\": ...}}") from None
             elif isinstance(value, str):
-                converted.append(value.encode("utf-8"))
+                try:
+                    converted.append(value.encode("utf-8"))
+                except UnicodeEncodeError:  # JSON's \ud800 escapes decode to lone surrogates
+                    raise invalid(f"input {name!r}: a string is not valid Unicode (a lone surrogate such as "
+                                  "\\ud800)") from None
             else:
                 raise invalid(f"input {name!r}: expected strings or {{\"b64\": ...}}, got {type(value).__name__}")
         array = np.empty(len(converted), dtype=object)
@@ -86,9 +94,16 @@ def to_array(name: str, values, spec: TensorSpec) -> np.ndarray:
 def decode_request(body: bytes, servable) -> tuple[str, dict, bool]:
     """A predict body -> (signature key, {input: array}, row format?)."""
     try:
+        return _decode_request(body, servable)
+    except RecursionError:  # json and the nested-list walks recurse per level
+        raise invalid("request body nests lists or objects too deeply") from None
+
+
+def _decode_request(body: bytes, servable) -> tuple[str, dict, bool]:
+    try:
         request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise invalid(f"request body is not valid JSON ({error})") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
+        raise invalid(f"request body is not valid JSON ({str(error)[:200]})") from None
     if not isinstance(request, dict):
         raise invalid("request body must be a JSON object with \"instances\" or \"inputs\"")
     signature_name = request.get("signature_name", "")
@@ -157,33 +172,39 @@ def encode_response(outputs: dict, row_format: bool) -> dict:
 def make_handler(server):
     """A request handler class bound to a ModelServer (its predict, status and metadata)."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(bounded_http.BoundedHandler):
         server_version = "mimnet-serving"
-
-        def log_message(self, format, *args):  # noqa: A002 - quiet: tests send thousands of requests
-            pass
 
         def _reply(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
         def _error(self, error: ServingError) -> None:
             self._reply(_HTTP_STATUS.get(error.code, 500), {"error": error.message})
 
+        def body_limit(self) -> int:
+            return server.limits.max_request_bytes
+
+        def send_error_body(self, error: bounded_http.HttpError) -> None:
+            self._reply(error.status, {"error": error.message})
+
         def _route(self):
             match = _PATH.match(self.path.split("?", 1)[0])
             if not match:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {self.command} {self.path}")
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {self.command} {quote(self.path)}")
             version = int(match.group("version")) if match.group("version") else 0
             server.check_model(match.group("name"), version)
             return match.group("rest") or ""
 
         def do_GET(self):  # noqa: N802 - http.server's naming
+            if self.body_or_refusal() is None:  # a GET's body is ignored, but read: keep-alive stays in step
+                return
             try:
                 rest = self._route()
                 if rest == ":predict":
@@ -193,38 +214,42 @@ def make_handler(server):
                 self._error(error)
 
         def do_POST(self):  # noqa: N802
+            body = self.body_or_refusal()  # OSError (client gone, too slow) drops the connection
+            if body is None:
+                return
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-                limit = server.limits.max_request_bytes
-                if length > limit:
-                    # Read (and drop) a moderately oversized body so the client gets the answer
-                    # rather than a broken pipe; past 4x the limit, just close the connection.
-                    self.close_connection = True
-                    if length <= 4 * limit:
-                        while length > 0:
-                            length -= len(self.rfile.read(min(length, 1 << 16)) or b"\0" * length)
-                    raise invalid(f"request of {self.headers.get('Content-Length')} bytes exceeds the limit of "
-                                  f"{limit} bytes")
-                body = self.rfile.read(length)
                 if self._route() != ":predict":
-                    raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: POST {self.path}")
+                    raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: POST {quote(self.path)}")
                 key, inputs, row_format = decode_request(body, server.servable)
+                del body  # the decoded inputs are all that is needed from here on
                 outputs = server.predict(key, inputs)
                 self._reply(200, encode_response(outputs, row_format))
             except ServingError as error:
                 self._error(error)
             except Exception as error:  # noqa: BLE001 - a server bug answers 500, never a dropped connection
-                self._reply(500, {"error": f"internal error: {type(error).__name__}: {error}"})
+                self._reply(500, {"error": f"internal error: {type(error).__name__}: {str(error)[:200]}"})
 
     return Handler
 
 
 class RestServer:
-    """A threaded HTTP server for a ModelServer; `port` is the bound port (0 picks a free one)."""
+    """The REST API of a ModelServer on a BoundedHTTPServer; `port` is the bound port (0 picks a free one).
 
-    def __init__(self, server, host: str, port: int):
-        self._httpd = http.server.ThreadingHTTPServer((host, port), make_handler(server))
-        self._httpd.daemon_threads = True
+    Args:
+        server: the ModelServer.
+        host, port: where to listen.
+        ssl_context: a server-side ssl.SSLContext for HTTPS (serving/tls.py), or None.
+    """
+
+    def __init__(self, server, host: str, port: int, ssl_context=None):
+        config = server.config
+        try:
+            self._httpd = bounded_http.BoundedHTTPServer((host, port), make_handler(server),
+                                                         config.rest_max_connections,
+                                                         config.rest_read_timeout_seconds, ssl_context)
+        except OSError as error:
+            raise OSError(f"cannot bind REST to {host}:{port}: {error.strerror} (is another server running on "
+                          f"port {port}?)") from None
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest", daemon=True)
 

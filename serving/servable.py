@@ -26,10 +26,24 @@ from mimnet_tf.data import text
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
+# gRPC sends the message in a header (percent-encoded, so up to 3 bytes per byte) and clients
+# refuse headers past 8 KiB by default; a message this long in UTF-8 always fits.
+MAX_MESSAGE_BYTES = 1000
+QUOTE_CHARS = 80
+
+
 class ServingError(Exception):
-    """A request the server answers with a status code and message instead of outputs."""
+    """A request the server answers with a status code and message instead of outputs.
+
+    The message is cut to MAX_MESSAGE_BYTES, so it fits in gRPC metadata whatever a request held.
+    """
 
     def __init__(self, code: grpc.StatusCode, message: str):
+        # backslashreplace: a lone surrogate from JSON input cannot make the message unsendable.
+        data = message.encode("utf-8", errors="backslashreplace")
+        cut = len(data) > MAX_MESSAGE_BYTES
+        message = data[:MAX_MESSAGE_BYTES - 3] + b"..." if cut else data
+        message = message.decode("utf-8", errors="ignore")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -39,13 +53,34 @@ def invalid(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
+def shorten(value, limit: int = QUOTE_CHARS) -> str:
+    """User input for an error message: its first `limit` characters, "..." when there were more."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    value = str(value)
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def quote(value, limit: int = QUOTE_CHARS) -> str:
+    """repr() of shortened user input."""
+    return repr(shorten(value, limit))
+
+
+def quote_list(values, shown: int = 3) -> str:
+    """The first `shown` values quoted, then how many more there were."""
+    values = list(values)
+    listed = ", ".join(quote(v) for v in values[:shown])
+    return listed + (f" (and {len(values) - shown} more)" if len(values) > shown else "")
+
+
 @dataclasses.dataclass(frozen=True)
 class RequestLimits:
-    """What the server refuses before decoding: whole request size and image pixel count."""
+    """What the server refuses before decoding: request size, image pixels, batch, caption length."""
 
     max_request_bytes: int = 8 << 20
-    max_image_pixels: int = 4096 * 4096
+    max_image_pixels: int = 2048 * 2048
     max_batch_size: int = 64
+    max_caption_chars: int = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +167,7 @@ class Servable:
     def signature(self, signature_name: str) -> str:
         key = signature_name or signatures.SERVING_DEFAULT
         if key not in self.signature_defs:
-            raise invalid(f"Serving signature name: {key!r} not found in signature def; "
+            raise invalid(f"Serving signature name: {quote(key)} not found in signature def; "
                           f"available: {', '.join(sorted(self.signature_defs))}")
         return key
 
@@ -141,10 +176,10 @@ class Servable:
         missing = [n for n in expected if n not in names]
         unknown = [n for n in names if n not in expected]
         if missing:
-            raise invalid(f"signature {key!r}: missing input {', '.join(repr(n) for n in missing)} "
+            raise invalid(f"signature {key!r}: missing input {quote_list(missing)} "
                           f"(expected {', '.join(sorted(expected))})")
         if unknown:
-            raise invalid(f"signature {key!r}: unknown input {', '.join(repr(n) for n in unknown)} "
+            raise invalid(f"signature {key!r}: unknown input {quote_list(unknown)} "
                           f"(expected {', '.join(sorted(expected))})")
 
     def check_shape(self, key: str, alias: str, shape) -> None:
@@ -222,12 +257,16 @@ class Servable:
             caption = data.decode("utf-8")
         except UnicodeDecodeError:
             raise invalid(f"{where}: text is not valid UTF-8") from None
+        if len(caption) > self.limits.max_caption_chars:
+            raise invalid(f"{where}: a caption of {len(caption)} characters exceeds the limit of "
+                          f"{self.limits.max_caption_chars} ({quote(caption, 40)})")
         if self.vocab is None:
             return
         max_words = self.max_words or max(1, len(text.split_words(caption)))
         ids, unknown = self.vocab.encode(caption, max_words=max_words)
         try:
-            text.check_caption(caption, ids, unknown)
+            # The same message as everywhere else, quoting the caption and its words shortened.
+            text.check_caption(shorten(caption), ids, [shorten(word, 40) for word in unknown])
         except text.CaptionError as error:
             raise invalid(f"{where}: {error}") from None
 

@@ -9,6 +9,7 @@ from PIL import Image
 
 from mimnet_tf import edit_lib, images
 from mimnet_tf.data.text import CaptionError
+from mimnet_tf.editor import Editor
 from mimnet_tf.editors import resolve_export
 from tests.editing_fixtures import (  # noqa: F401  (fixtures)
     assert_one_line_error,
@@ -31,7 +32,7 @@ def _direct_edit(editor, rgb: np.ndarray, caption: str) -> tuple[np.ndarray, np.
 
 def _edit_file(editor, path, out, **kwargs) -> dict:
     config = edit_lib.EditConfig(image=str(path), text=kwargs.pop("text", CAPTION), out=str(out), **kwargs)
-    return edit_lib.run(config, log=lambda _: None, editor=editor)
+    return edit_lib.run(config, log=lambda _: None, editor=Editor(editor))
 
 
 def _load(path) -> np.ndarray:
@@ -107,7 +108,7 @@ def test_bad_inputs_are_errors_that_name_them(tiny_editor, tmp_path):
     with pytest.raises(edit_lib.EditError, match="unknown image extension"):
         _edit_file(tiny_editor, tmp_path / "corrupt.png", tmp_path / "out.txt")
     with pytest.raises(edit_lib.EditError, match="exactly one of --image"):
-        edit_lib.run(edit_lib.EditConfig(text=CAPTION), editor=tiny_editor)
+        edit_lib.run(edit_lib.EditConfig(text=CAPTION), editor=Editor(tiny_editor))
 
 
 def test_manifest_edits_every_row_into_a_folder(tiny_editor, picture, tmp_path):
@@ -116,22 +117,23 @@ def test_manifest_edits_every_row_into_a_folder(tiny_editor, picture, tmp_path):
     with open(tmp_path / "edits.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerows([["image", "text"], ["a.png", CAPTION], ["b.png", "a bird with green wings"],
-                          ["a.png", "this bird has white belly"]])
+                          ["a.png", "this bird has whte belly, zork"]])
     result = edit_lib.run(edit_lib.EditConfig(manifest=str(tmp_path / "edits.csv"), out=str(tmp_path / "out"),
-                                              save_map=True, batch_size=2), log=lambda _: None, editor=tiny_editor)
+                                              save_map=True, batch_size=2), log=lambda _: None, editor=Editor(tiny_editor))
     out = tmp_path / "out"
     assert [r["edited"] for r in result["index"]] == ["0000_a.png", "0001_b.png", "0002_a.png"]
     assert _load(out / "0001_b.png").shape == (20, 20, 3) and _load(out / "0001_b_map.png").shape == (20, 20, 3)
-    expected, _ = _direct_edit(tiny_editor, picture, "this bird has white belly")
+    expected, _ = _direct_edit(tiny_editor, picture, "this bird has white belly, zork")  # "whte" read as "white"
     assert np.abs(_load(out / "0002_a.png").astype(int) - expected.astype(int)).max() <= 1
     with open(out / edit_lib.INDEX_FILENAME, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert [r["text"] for r in rows] == [CAPTION, "a bird with green wings", "this bird has white belly"]
+    assert [r["text"] for r in rows] == [CAPTION, "a bird with green wings", "this bird has whte belly, zork"]
+    assert [(r["corrected_words"], r["unknown_words"]) for r in rows] == [("", ""), ("", "with"), ("whte>white", "zork")]
     # JSON Lines works the same.
     with open(tmp_path / "edits.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps({"image": "b.png", "text": CAPTION}) + "\n")
     result = edit_lib.run(edit_lib.EditConfig(manifest=str(tmp_path / "edits.jsonl"), out=str(tmp_path / "j")),
-                          log=lambda _: None, editor=tiny_editor)
+                          log=lambda _: None, editor=Editor(tiny_editor))
     assert os.path.exists(tmp_path / "j" / "0000_b.png") and result["index"][0]["map"] == ""
 
 
@@ -140,7 +142,7 @@ def test_a_manifest_with_bad_rows_edits_nothing_and_names_them(tiny_editor, pict
     (tmp_path / "edits.csv").write_text(f"image,text\na.png,{CAPTION}\nnope.png,{CAPTION}\na.png,zork\n")
     with pytest.raises(edit_lib.EditError, match=r"2 bad row\(s\).*line 3.*nope.png.*line 4.*zork"):
         edit_lib.run(edit_lib.EditConfig(manifest=str(tmp_path / "edits.csv"), out=str(tmp_path / "out")),
-                     editor=tiny_editor)
+                     editor=Editor(tiny_editor))
     assert not os.path.exists(tmp_path / "out")
     (tmp_path / "bad.csv").write_text("picture,words\na.png,red\n")
     with pytest.raises(edit_lib.EditError, match="lacks image and text"):
@@ -171,9 +173,23 @@ def test_cli_edits_and_names_unknown_words(tiny_model_dir, picture, tmp_path):
     common = [f"--checkpoint={tiny_model_dir}", f"--image={tmp_path}/in.png"]
     process = run_cli("mimnet_tf.edit", *common, "--text=zork blorp", f"--out={tmp_path}/x.png")
     assert_one_line_error(process, "edit", "zork, blorp")
-    process = run_cli("mimnet_tf.edit", *common, f"--text={CAPTION}", f"--out={tmp_path}/out.png", "--save_map")
+    typed = "please " + CAPTION.replace("blue", "blu")
+    process = run_cli("mimnet_tf.edit", *common, f"--text={typed}", f"--out={tmp_path}/out.png", "--save_map")
     assert process.returncode == 0, process.stderr
     assert _load(tmp_path / "out.png").shape == picture.shape and _load(tmp_path / "out_map.png").shape == picture.shape
+    assert process.stdout.splitlines() == [
+        f"Edited image (53x37): {tmp_path}/out.png; localisation map overlay: {tmp_path}/out_map.png",
+        "Read 'blu' as 'blue'; unknown words (ignored): please."]
+    # --preset takes a model path too, and is one of three ways to name the model.
+    process = run_cli("mimnet_tf.edit", f"--preset={tiny_model_dir}", f"--image={tmp_path}/in.png",
+                      f"--text={typed}", f"--out={tmp_path}/preset.png")
+    assert process.returncode == 0, process.stderr
+    np.testing.assert_array_equal(_load(tmp_path / "preset.png"), _load(tmp_path / "out.png"))
+    process = run_cli("mimnet_tf.edit", *common, "--preset=synthbirds64", f"--text={CAPTION}", f"--out={tmp_path}/x.png")
+    assert_one_line_error(process, "edit", "give exactly one of --preset", "got --preset and --checkpoint")
+    process = run_cli("mimnet_tf.edit", "--preset=synthbirds32", f"--image={tmp_path}/in.png", f"--text={CAPTION}",
+                      f"--out={tmp_path}/x.png")
+    assert_one_line_error(process, "edit", "preset 'synthbirds32'", "synthbirds64, synthbirds128")
 
 
 @pytest.mark.slow

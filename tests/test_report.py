@@ -88,12 +88,15 @@ def test_report_of_test_images_and_existing_results(run_dir, tmp_path):
     with open(os.path.join(run_dir, "evaluation.json"), "w", encoding="utf-8") as f:
         json.dump(results, f)
     out = str(tmp_path / "report")
+    note = "Short run: 12 steps; the machine was busy: other processes took 60 % of its 2 cores <sic>"
     written = report_lib.write_report(report_lib.ReportConfig(checkpoint=run_dir, out=out, num_examples=2,
-                                                              source="test", num_cases=0), log=lambda _: None)
+                                                              source="test", num_cases=0, notes=(note,)),
+                                      log=lambda _: None)
     page = _check_page(written["html"])
     assert len(page.sources) == 2 * 4 + 2  # dataset images: no ground-truth cell
     assert written["evaluation"] == os.path.join(run_dir, "evaluation.json") and written["benchmark"] == ""
     assert "0.123" in " ".join(page.text)
+    assert note in page.text  # shown as text (escaped), under the header
 
 
 def test_training_curves_from_the_jsonl_log_and_from_tensorboard_events(run_dir, tmp_path):

@@ -193,13 +193,19 @@ def load_image_encoder_weights(generator, path: str) -> None:
     generator.image_encoder.load_weights(path)
 
 
-def load_generator(model_dir: str, checkpoint: str = "") -> TrainedGenerator:
-    """Rebuilds the generator of a model directory and restores its latest (or given) checkpoint."""
+def load_generator(model_dir: str, checkpoint: str = "", image_size: int = 0) -> TrainedGenerator:
+    """Rebuilds the generator of a model directory and restores its latest (or given) checkpoint.
+
+    `image_size` (0: the trained size) builds it for another size: no generator weight depends on
+    the image size (the same reason --generator_init_dir loads 64 px weights into a 128 px run).
+    """
     from mimnet_tf.models.generator import MIMNetGenerator
 
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"Model directory not found: {model_dir} (a --model_dir written by mimnet_tf.train)")
     config = RunConfig.load(os.path.join(model_dir, CONFIG_FILENAME))
+    if image_size:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=image_size))
     vocab = Vocabulary.load(model_dir)
     config = with_vocab(config, vocab)
     path = checkpoint or newest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))

@@ -1,6 +1,7 @@
 """Faults and abuse lose nothing (exports): an existing export is replaced only with --overwrite
 and never with a user's files, a read-only destination is a one-line error, and an export killed
 half-way leaves the previous version servable with no temporary folder in a loader's way."""
+import json
 import os
 import signal
 import subprocess
@@ -13,10 +14,11 @@ import tensorflow as tf
 
 from mimnet_tf import files
 from mimnet_tf.editors import resolve_export
-from mimnet_tf.export import saved_model, signatures
+from mimnet_tf.export import saved_model, signatures, verify
 from mimnet_tf.export.onnx import export_onnx
 from mimnet_tf.export.tflite import export_tflite
 from mimnet_tf.serving.servable import latest_version
+from tests.export import artifacts
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -127,6 +129,33 @@ def test_the_export_command_names_a_read_only_destination_in_one_line(model_dir,
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_refused_export_never_replaces_a_good_one(trained, tmp_path):
+    """The checks score an export before it takes its name: with --overwrite, a refused SavedModel or
+    TFLite file goes to its .rejected name and the good export already there stays whole."""
+    checks = verify.CheckConfig(cases=0, examples=2)
+    folder, version = tmp_path / "tflite", tmp_path / "mimnet" / "1"
+    export_tflite(trained, str(folder), ["fp32"], checker=verify.Checker(trained, checks))
+    saved_model.export_saved_model(trained, str(version), checker=verify.Checker(trained, checks))
+    good = {"tflite": tree_bytes(folder), "savedmodel": tree_bytes(version)}
+
+    checker = verify.Checker(trained, checks)  # scores against `trained`, exports an untrained generator
+    broken = artifacts.untrained(trained)
+    export_tflite(broken, str(folder), ["fp32"], overwrite=True, checker=checker)
+    saved_model.export_saved_model(broken, str(version), overwrite=True, checker=checker)
+    assert not checker.results["fp32"]["passed"] and not checker.results["savedmodel"]["passed"]
+    now = tree_bytes(folder)
+    assert {name: data for name, data in now.items() if ".rejected" not in name} == good["tflite"]
+    assert sorted(name for name in now if ".rejected" in name) == ["mimnet_fp32.rejected.json", "mimnet_fp32.rejected.tflite"]
+    assert checker.results["fp32"]["rejected_to"] == str(folder / "mimnet_fp32.rejected.tflite")
+    assert tree_bytes(version) == good["savedmodel"]
+    assert checker.results["savedmodel"]["rejected_to"] == str(version) + ".rejected"
+    assert sorted(os.listdir(version.parent)) == ["1", "1.rejected"]  # no temporary folder left
+    assert os.path.isfile(version.parent / "1.rejected" / "saved_model.pb")
+    with open(version.parent / "1.rejected" / saved_model.CHECKS_FILENAME, encoding="utf-8") as f:
+        assert json.load(f)["checks"]["passed"] is False
+
+
 def test_a_killed_export_leaves_the_previous_version_servable(model_dir, trained, examples, tmp_path):
     base = tmp_path / "models" / "mimnet"
     version = base / "1"

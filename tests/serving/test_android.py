@@ -129,7 +129,7 @@ def test_editor_tensor_names_and_metadata_fields_match_the_export(tflite_paths):
     assert "Array(1) { Array(size) { Array(size) { FloatArray(3) } } }" in source
     assert "Array(1) { Array(metadata.mapSize) { Array(metadata.mapSize) { FloatArray(1) } } }" in source
     assert "4 * 3 * size * size" in source  # float32 NHWC image buffer
-    assert f'MODEL_FILE = "{os.path.basename(tflite_paths["fp32"])}"' in _read("MainActivity.kt")
+    assert f'MODEL_FILE = "{os.path.basename(tflite_paths["dynamic"])}"' in _read("MainActivity.kt")
 
 
 def test_editor_heat_map_and_overlay_match_images_module():

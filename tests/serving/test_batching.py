@@ -139,3 +139,93 @@ def test_oversized_request_and_full_queue_are_refused():
     finally:
         release.set()
         scheduler.close()
+
+
+def _gated_recorder(calls, gates):
+    """A process that records the values it sees; its n-th call waits until gates[n] is set."""
+    def process(key, inputs):
+        calls.append(inputs["x"].tolist())
+        gates[min(len(calls), len(gates)) - 1].wait(5)
+        return {"y": inputs["x"] * 2}
+
+    return process
+
+
+@pytest.mark.parametrize("when", ["queued", "running"])
+def test_a_cancelled_request_never_costs_the_others_their_results(when):
+    # One batch thread: the first batch holds it while the next four requests queue up together.
+    calls, gates = [], [threading.Event(), threading.Event()]
+    scheduler = batching.BatchScheduler(
+        batching.BatchingParameters(max_batch_size=4, batch_timeout_micros=20_000, num_batch_threads=1),
+        _gated_recorder(calls, gates))
+    try:
+        blocker = scheduler.submit("a", {"x": np.array([0.0])})
+        time.sleep(0.1)  # the blocker's batch is running
+        futures = [scheduler.submit("a", {"x": np.array([float(i)])}) for i in range(1, 5)]
+        if when == "queued":
+            assert futures[1].cancel()
+            gates[0].set()
+        else:
+            gates[0].set()
+            while len(calls) < 2:  # the second batch is running
+                time.sleep(0.001)
+            assert futures[1].cancel()  # its result will come back for a cancelled future
+        gates[1].set()
+        assert blocker.result(timeout=5)["y"].tolist() == [0.0]
+        assert [futures[i].result(timeout=5)["y"].tolist() for i in (0, 2, 3)] == [[2.0], [6.0], [8.0]]
+    finally:
+        for gate in gates:
+            gate.set()
+        scheduler.close()
+    # Cancelled before its batch ran, a request is taken out: its row is never computed.
+    assert calls[1] == ([1.0, 3.0, 4.0] if when == "queued" else [1.0, 2.0, 3.0, 4.0])
+    assert scheduler.stats.dropped == (1 if when == "queued" else 0)
+
+
+def test_work_of_a_request_past_its_deadline_is_never_started():
+    calls, release = [], threading.Event()
+    scheduler = batching.BatchScheduler(
+        batching.BatchingParameters(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1),
+        _gated_recorder(calls, [release]))
+    try:
+        blocker = scheduler.submit("a", {"x": np.array([0.0])})
+        time.sleep(0.1)
+        late = scheduler.submit("a", {"x": np.array([1.0])}, timeout=0.05)
+        patient = scheduler.submit("a", {"x": np.array([2.0])}, timeout=30)
+        time.sleep(0.2)  # the first request's deadline passes while the batch thread is busy
+        release.set()
+        with pytest.raises(batching.DeadlineExceededError, match="not run"):
+            late.result(timeout=5)
+        assert patient.result(timeout=5)["y"].tolist() == [4.0]
+        assert blocker.result(timeout=5)["y"].tolist() == [0.0]
+    finally:
+        release.set()
+        scheduler.close()
+    assert calls == [[0.0], [2.0]] and scheduler.stats.dropped == 1
+
+
+def test_a_failing_batch_retries_only_the_requests_still_wanted():
+    calls, release = [], threading.Event()
+
+    def process(key, inputs):
+        calls.append(inputs["x"].tolist())
+        release.wait(5)
+        if np.any(inputs["x"] < 0):
+            raise ValueError("negative input")
+        return {"y": inputs["x"] * 2}
+
+    scheduler = batching.BatchScheduler(
+        batching.BatchingParameters(max_batch_size=3, batch_timeout_micros=50_000, num_batch_threads=1), process)
+    try:
+        futures = _submit_concurrently(scheduler, [1.0, -1.0, 3.0])
+        while not calls:
+            time.sleep(0.001)
+        futures[2].cancel()  # cancelled while the batch that will fail is running
+        release.set()
+        assert futures[0].result(timeout=5)["y"].tolist() == [2.0]
+        with pytest.raises(ValueError, match="negative input"):
+            futures[1].result(timeout=5)
+    finally:
+        release.set()
+        scheduler.close()
+    assert sorted(map(sorted, calls)) == [[-1.0], [-1.0, 1.0, 3.0], [1.0]]  # 3.0 was not retried

@@ -131,7 +131,7 @@ def test_rest_status_metadata_and_errors(server):
     status, body = _rest(server, "/v1/models/other:predict", {"instances": []})
     assert status == 404 and "Servable not found" in body["error"]
     status, body = _rest(server, "/v1/models/mimnet:predict", b"x" * (server.limits.max_request_bytes + 1))
-    assert status == 400 and "exceeds the limit" in body["error"]
+    assert status == 413 and "exceeds the limit" in body["error"]  # Payload Too Large
 
 
 # ---- bad requests: INVALID_ARGUMENT with a message naming the problem ----

@@ -52,7 +52,7 @@ class Editor(context: Context, modelFile: String) : Closeable {
         metadata = Metadata(JSONObject(json))
         val vocabulary = context.assets.open(metadata.vocabFile).bufferedReader().use { it.readLines() }
         tokenizer = Tokenizer(vocabulary, metadata.maxWords)
-        interpreter = Interpreter(mapAsset(context, modelFile), Interpreter.Options().setNumThreads(2))
+        interpreter = Interpreter(mapAsset(context, modelFile), Interpreter.Options().setNumThreads(2).setUseXNNPACK(true))
         val inputs = interpreter.getSignatureInputs(SIGNATURE_KEY).toSet()
         val outputs = interpreter.getSignatureOutputs(SIGNATURE_KEY).toSet()
         check(inputs == setOf(INPUT_IMAGE, INPUT_TOKEN_IDS) && outputs == setOf(OUTPUT_EDITED_IMAGE, OUTPUT_LOCALISATION_MAP)) {
