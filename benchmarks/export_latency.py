@@ -129,9 +129,10 @@ def export_formats(trained, out: str, threads: int, reference_kernels: bool) -> 
     from mimnet_tf.export.saved_model import export_saved_model, saved_model_runner
     from mimnet_tf.export.tflite import VARIANTS, export_tflite
 
-    saved = export_saved_model(trained, os.path.join(out, "saved_model", "mimnet", "1"))
-    tflite_paths = export_tflite(trained, os.path.join(out, "tflite"), VARIANTS)
-    onnx_path = export_onnx(trained, os.path.join(out, "onnx"))
+    # A rerun replaces the benchmark's own exports (files it did not write are kept aside).
+    saved = export_saved_model(trained, os.path.join(out, "saved_model", "mimnet", "1"), overwrite=True)
+    tflite_paths = export_tflite(trained, os.path.join(out, "tflite"), VARIANTS, overwrite=True)
+    onnx_path = export_onnx(trained, os.path.join(out, "onnx"), overwrite=True)
     formats = [("SavedModel edit_tensors", saved, saved_model_runner(saved), 0)]
     formats += [(f"TFLite {variant}", path, litert_runner(path, threads), 1) for variant, path in tflite_paths.items()]
     if reference_kernels:

@@ -18,6 +18,8 @@ _FLAG_HELP = {
     "opset": "ONNX opset.",
     "representative_samples": "Training examples calibrating the int8 TFLite model.",
     "batch_size": "Static batch size of the TFLite model.",
+    "overwrite": "Replace an existing export at --out. Its files that the new export does not write are "
+                 "kept (a SavedModel folder's in <out>.replaced-<time>), never deleted.",
     "int8_float_threshold": "int8: ops whose quantization error exceeds this share of their values' spread stay "
                             "float (inf: only REVERSE_SEQUENCE and DIV).",
     "check_cases": "SynthBirds edit-benchmark cases each export is scored on against Keras (0: skip).",
@@ -64,7 +66,8 @@ def check_config(config: ExportConfig, skip_examples: int = 0):
 def run_entry_point(main: Callable[[ExportConfig], None], *names: str) -> None:
     """Defines the named flags, parses them into an ExportConfig and calls `main(config)`.
 
-    A missing directory or a bad flag value ends the program with one line on stderr.
+    A missing directory, a bad flag value or an output that cannot be written (it exists without
+    --overwrite, or its folder is read-only) ends the program with one line on stderr, exit code 2.
     """
     from absl import app, flags
 
@@ -76,7 +79,7 @@ def run_entry_point(main: Callable[[ExportConfig], None], *names: str) -> None:
             raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
         try:
             main(config_from_flags(flags, names))
-        except (FileNotFoundError, ValueError) as error:
+        except (OSError, ValueError) as error:  # FileNotFoundError, PermissionError, files.OutputError
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
 

@@ -9,28 +9,44 @@ TFLite files, batch -1, and the checks of export/verify.py) and `vocab.txt`.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
+from mimnet_tf import files
 from mimnet_tf.export import common, signatures, verify
 from mimnet_tf.config import ExportConfig
 
 MODEL_FILENAME = "mimnet.onnx"
+METADATA_FILENAME = "mimnet.json"
+NAME = "onnx"  # its key in the export checks' results
 
 
-def export_onnx(trained, out_dir: str, opset: int = 17) -> str:
-    """Converts `edit_tensors` (dynamic batch) with tf2onnx.convert.from_function; returns the path."""
+def export_onnx(trained, out_dir: str, opset: int = 17, overwrite: bool = False,
+                checker: Optional[verify.Checker] = None) -> str:
+    """Converts `edit_tensors` (dynamic batch) with tf2onnx.convert.from_function; returns the path.
+
+    The files are written into a temporary folder and then moved in (files.write_files): a
+    killed export leaves the previous files whole; they are replaced only with `overwrite`.
+    With `checker`, the model is checked in that folder (figures in checker.results["onnx"]); a
+    refused one moves in as mimnet.rejected.onnx only, never replacing a good mimnet.onnx.
+    """
     import tf2onnx
 
     if opset < 13:
         raise ValueError(f"--opset={opset}: expected 13 or newer (17 is tested)")
-    os.makedirs(out_dir, exist_ok=True)
     model = trained.config.model
-    module = signatures.TensorModule(trained.generator, model.image_size, model.max_words)
-    path = os.path.join(out_dir, MODEL_FILENAME)
-    tf2onnx.convert.from_function(module.edit_tensors, input_signature=module.edit_tensors.input_signature,
-                                  opset=opset, output_path=path)
-    trained.vocab.save(out_dir)
-    common.write_metadata(os.path.splitext(path)[0] + ".json", common.metadata(trained, "onnx", MODEL_FILENAME, -1))
-    return path
+
+    def write(folder):
+        module = signatures.TensorModule(trained.generator, model.image_size, model.max_words)
+        tf2onnx.convert.from_function(module.edit_tensors, input_signature=module.edit_tensors.input_signature,
+                                      opset=opset, output_path=os.path.join(folder, MODEL_FILENAME))
+        trained.vocab.save(folder)
+        common.write_metadata(os.path.join(folder, METADATA_FILENAME), common.metadata(trained, "onnx", MODEL_FILENAME, -1))
+        if checker is not None:
+            return checker.check_staged_files(written(os.path.join(folder, MODEL_FILENAME)), out_dir)
+        return None
+
+    files.write_files(out_dir, [MODEL_FILENAME, METADATA_FILENAME], overwrite, "--out", write)
+    return os.path.join(out_dir, MODEL_FILENAME)
 
 
 def onnx_runner(path: str):
@@ -49,7 +65,7 @@ def onnx_runner(path: str):
 
 def written(path: str) -> dict[str, verify.Written]:
     """What export/verify.py checks: the ONNX file, its JSON and an onnxruntime runner."""
-    return {"onnx": verify.Written(path, os.path.splitext(path)[0] + ".json", onnx_runner(path))}
+    return {NAME: verify.Written(path, os.path.splitext(path)[0] + ".json", onnx_runner(path))}
 
 
 def main(config: ExportConfig) -> None:
@@ -59,17 +75,18 @@ def main(config: ExportConfig) -> None:
         raise ValueError("--out is required: the directory to write mimnet.onnx into")
     checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
-    path = export_onnx(trained, config.out, config.opset)
-    print(f"ONNX: {path} (opset {config.opset}), checked with onnxruntime against Keras:")
-    results = verify.check_exports(trained, written(path), checks)
-    print(verify.format_results(results))
-    verify.raise_if_failed(results, checks)
+    checker = verify.Checker(trained, checks)
+    path = export_onnx(trained, config.out, config.opset, config.overwrite, checker)
+    print(f"ONNX: {checker.results[NAME].get('rejected_to', path)} (opset {config.opset}), checked with onnxruntime "
+          "against Keras:")
+    print(verify.format_results(checker.results))
+    verify.raise_if_failed(checker.results, checks)
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", "opset", *cli.CHECK_FLAGS)
+    cli.run_entry_point(main, "checkpoint", "out", "opset", "overwrite", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

@@ -5,19 +5,29 @@
 `--out` is a version directory of TF Serving's layout (`<base path>/<version number>`); the
 vocabulary becomes `assets/vocab.txt` inside it. After writing, the SavedModel is loaded back
 and its `edit_tensors` checked against the Keras model (export/verify.py; figures in
-`export_checks.json` inside the version directory; a failing export is moved aside to
-`<version>.rejected` and the command exits 2 unless --keep_failing).
+`export_checks.json` inside the version directory; a failing export goes to `<version>.rejected`
+instead and the command exits 2 unless --keep_failing). It also holds TF Serving's warm-up
+requests (assets.extra/tf_serving_warmup_requests, export/warmup.py).
+
+The version is written and checked in a temporary sibling and renamed into place, so a killed
+export leaves the previous version as it was, and a refused one never replaces it. An existing
+version is replaced only with --overwrite (see mimnet_tf/files.py: files in it that the export
+does not write are kept aside).
 """
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
+from typing import Optional
 
 import tensorflow as tf
 
+from mimnet_tf import files
 from mimnet_tf.export import common, signatures, verify, warmup
 from mimnet_tf.config import ExportConfig
+
+CHECKS_FILENAME = "export_checks.json"
+NAME = "savedmodel"  # its key in the export checks' results
 
 
 def check_version_dir(out_dir: str) -> None:
@@ -30,28 +40,33 @@ def check_version_dir(out_dir: str) -> None:
                          f"e.g. models/mimnet/1 (the last directory {version!r} is not a number)")
     if os.path.isfile(out_dir):
         raise ValueError(f"--out={out_dir} is a file; expected a directory")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
+        raise ValueError(f"--out={out_dir} exists and is not a SavedModel: refusing to overwrite it")
 
 
-def export_saved_model(trained, out_dir: str) -> str:
+def export_saved_model(trained, out_dir: str, overwrite: bool = False,
+                       checker: Optional[verify.Checker] = None) -> str:
     """Writes the SavedModel of `trained` (a TrainedGenerator) to the version directory `out_dir`.
 
-    An existing SavedModel there is replaced; any other non-empty directory is an error.
+    An existing SavedModel there is replaced only with `overwrite`; any other non-empty
+    directory is an error. With `checker`, the SavedModel is checked before it takes its place
+    (figures in checker.results["savedmodel"]); a refused one goes to `<out_dir>.rejected`.
     """
     check_version_dir(out_dir)
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        if not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
-            raise ValueError(f"--out={out_dir} exists and is not a SavedModel: refusing to overwrite it")
-        shutil.rmtree(out_dir)
     model = trained.config.model
-    with tempfile.TemporaryDirectory() as scratch:
-        vocab_path = trained.vocab.save(scratch)  # -> assets/vocab.txt of the SavedModel
-        module = signatures.EditModule(trained.generator, vocab_path, model.image_size, model.max_words)
-        tf.saved_model.save(module, out_dir, signatures=module.signatures())
-    warmup.write_warmup_requests(out_dir, trained.vocab, model.image_size, model.max_words)
+
+    def write(folder):
+        with tempfile.TemporaryDirectory() as scratch:
+            vocab_path = trained.vocab.save(scratch)  # -> assets/vocab.txt of the SavedModel
+            module = signatures.EditModule(trained.generator, vocab_path, model.image_size, model.max_words)
+            tf.saved_model.save(module, folder, signatures=module.signatures())
+        warmup.write_warmup_requests(folder, trained.vocab, model.image_size, model.max_words)
+        if checker is not None:
+            return checker.check_staged_folder(NAME, written(folder)[NAME], out_dir)
+        return None
+
+    files.write_folder(out_dir, overwrite, "--out", write)
     return out_dir
-
-
-CHECKS_FILENAME = "export_checks.json"
 
 
 def saved_model_runner(out_dir: str):
@@ -74,28 +89,29 @@ def saved_model_parity(trained, out_dir: str, batches: list[dict]) -> dict:
 
 def written(out_dir: str) -> dict[str, verify.Written]:
     """What export/verify.py checks: the version directory, its checks JSON (inside it) and a runner."""
-    return {"savedmodel": verify.Written(out_dir, os.path.join(out_dir, CHECKS_FILENAME), saved_model_runner(out_dir))}
+    return {NAME: verify.Written(out_dir, os.path.join(out_dir, CHECKS_FILENAME), saved_model_runner(out_dir))}
 
 
-def export_mirrorgan_saved_model(model_dir: str, out_dir: str) -> str:
+def export_mirrorgan_saved_model(model_dir: str, out_dir: str, overwrite: bool = False) -> str:
     """A MirrorGAN model directory -> SavedModel with `generate` (text -> PNG bytes) signatures."""
     from mimnet_tf.export.generate_signature import export_generate_saved_model
     from mimnet_tf.models.mirrorgan import load_mirrorgan
 
     check_version_dir(out_dir)
     trained = load_mirrorgan(model_dir)
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        if not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
-            raise ValueError(f"--out={out_dir} exists and is not a SavedModel: refusing to overwrite it")
-        shutil.rmtree(out_dir)
-    with tempfile.TemporaryDirectory() as scratch:
-        vocab_path = trained.vocab.save(scratch)
-        return export_generate_saved_model(trained.generator, vocab_path, trained.config.model.max_words, out_dir)
+
+    def write(folder):
+        with tempfile.TemporaryDirectory() as scratch:
+            vocab_path = trained.vocab.save(scratch)
+            export_generate_saved_model(trained.generator, vocab_path, trained.config.model.max_words, folder)
+
+    files.write_folder(out_dir, overwrite, "--out", write)
+    return out_dir
 
 
 def main(config: ExportConfig) -> None:
     if common.model_kind(config.checkpoint) == "mirrorgan":
-        out_dir = export_mirrorgan_saved_model(config.checkpoint, config.out)
+        out_dir = export_mirrorgan_saved_model(config.checkpoint, config.out, config.overwrite)
         print(f"SavedModel (MirrorGAN): {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
               "generate, generate_tensors, serving_default")
         return
@@ -104,21 +120,22 @@ def main(config: ExportConfig) -> None:
     checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
     check_version_dir(config.out)
-    out_dir = export_saved_model(trained, config.out)
-    print(f"SavedModel: {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
-          f"{signatures.EDIT}, {signatures.EDIT_TENSORS}, {signatures.SERVING_DEFAULT}")
-    results = verify.check_exports(trained, written(out_dir), checks)
+    checker = verify.Checker(trained, checks)
+    out_dir = export_saved_model(trained, config.out, config.overwrite, checker)
+    results = checker.results
+    print(f"SavedModel: {results[NAME].get('rejected_to', out_dir)} ({results[NAME]['megabytes']:.2f} MB), "
+          f"signatures {signatures.EDIT}, {signatures.EDIT_TENSORS}, {signatures.SERVING_DEFAULT}")
     print(verify.format_results(results))
     verify.raise_if_failed(results, checks)
-    if not results["savedmodel"]["max_abs_diff"] < 1e-5:
-        raise ValueError(f"SavedModel differs from the Keras model by {results['savedmodel']['max_abs_diff']:.2e} "
+    if not results[NAME]["max_abs_diff"] < 1e-5:
+        raise ValueError(f"SavedModel differs from the Keras model by {results[NAME]['max_abs_diff']:.2e} "
                          "(>= 1e-5)")
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
-    cli.run_entry_point(main, "checkpoint", "out", *cli.CHECK_FLAGS)
+    cli.run_entry_point(main, "checkpoint", "out", "overwrite", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

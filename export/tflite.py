@@ -12,15 +12,23 @@ Variants: fp32; fp16 (float16 weights); dynamic (int8 weights, float activations
 int8 weights and int8 activations calibrated on training examples, float input/output, the ops
 measured to need it kept float: export/quantization.py). After writing, each file runs in the
 LiteRT interpreter and is checked against the Keras model (export/verify.py): a variant below
---min_psnr or more than --max_accuracy_drop below Keras' attribute accuracy is moved aside and the
-command exits 2 (unless --keep_failing); the figures are in each `mimnet_<variant>.json` ("checks").
+--min_psnr or more than --max_accuracy_drop below Keras' attribute accuracy is written as
+`mimnet_<variant>.rejected.tflite` instead and the command exits 2 (unless --keep_failing); the
+figures are in each `mimnet_<variant>.json` ("checks").
+
+The files are written and checked in a temporary folder and then moved in, so a killed export
+leaves the previous files whole and a refused variant never replaces a good one; files of the
+same name are replaced only with --overwrite.
 """
 from __future__ import annotations
 
+import json
 import os
+from typing import Optional
 
 import tensorflow as tf
 
+from mimnet_tf import files
 from mimnet_tf.export import common, quantization, signatures, verify
 from mimnet_tf.config import ExportConfig
 
@@ -50,6 +58,10 @@ def parse_variants(variants) -> tuple[str, ...]:
 
 def model_filename(variant: str) -> str:
     return f"mimnet_{variant}.tflite"
+
+
+def metadata_filename(variant: str) -> str:
+    return f"mimnet_{variant}.json"
 
 
 def convert(module: signatures.TensorModule, variant: str, representative=None,
@@ -97,37 +109,66 @@ def representative_batches(trained, count: int, batch_size: int) -> list[dict]:
 
 
 def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_samples: int = 32,
-                  batch_size: int = 1, int8_float_threshold: float = quantization.DEFAULT_THRESHOLD) -> dict[str, str]:
+                  batch_size: int = 1, overwrite: bool = False,
+                  int8_float_threshold: float = quantization.DEFAULT_THRESHOLD,
+                  checker: Optional[verify.Checker] = None) -> dict[str, str]:
     """Writes each variant, its metadata JSON and vocab.txt into out_dir; returns {variant: path}.
 
     The int8 variant's JSON also records its quantization ("quantization": the ops kept float
     and why), and SENSITIVITY_FILENAME beside it holds the error of every quantized op.
+
+    Every file is written first into a temporary folder and then moved in (files.write_files):
+    a killed export leaves the previous files whole; files of the same name are replaced only
+    with `overwrite`. With `checker`, the variants are checked in that folder (figures in
+    checker.results[variant]); a refused one moves in under its rejected name only.
     """
     variants = parse_variants(variants)
     if batch_size < 1:
         raise ValueError(f"--batch_size={batch_size}: a TFLite model has a static batch size >= 1")
-    os.makedirs(out_dir, exist_ok=True)
     model = trained.config.model
-    module = signatures.TensorModule(trained.generator, model.image_size, model.max_words, batch_size)
-    representative = None
+    names = [name for variant in variants for name in (model_filename(variant), metadata_filename(variant))]
     if "int8" in variants:
-        representative = representative_batches(trained, representative_samples, batch_size)
-    trained.vocab.save(out_dir)
-    paths = {}
-    for variant in variants:
-        path = os.path.join(out_dir, model_filename(variant))
-        report = {}
-        with open(path, "wb") as f:
-            f.write(convert(module, variant, representative, int8_float_threshold, report))
-        values = common.metadata(trained, "tflite", os.path.basename(path), batch_size, variant)
-        if "int8" in report:
-            values["quantization"] = {**report["int8"].summary(), "calibration_examples": len(representative),
-                                      "sensitivity_file": SENSITIVITY_FILENAME}
-            with open(os.path.join(out_dir, SENSITIVITY_FILENAME), "w", encoding="utf-8") as f:
-                f.write(report["int8"].to_csv())
-        common.write_metadata(os.path.splitext(path)[0] + ".json", values)
-        paths[variant] = path
-    return paths
+        names.append(SENSITIVITY_FILENAME)
+
+    def write(folder):
+        module = signatures.TensorModule(trained.generator, model.image_size, model.max_words, batch_size)
+        representative = None
+        if "int8" in variants:
+            representative = representative_batches(trained, representative_samples, batch_size)
+        trained.vocab.save(folder)
+        for variant in variants:
+            report = {}
+            with open(os.path.join(folder, model_filename(variant)), "wb") as f:
+                f.write(convert(module, variant, representative, int8_float_threshold, report))
+            values = common.metadata(trained, "tflite", model_filename(variant), batch_size, variant)
+            if "int8" in report:
+                values["quantization"] = {**report["int8"].summary(), "calibration_examples": len(representative),
+                                          "sensitivity_file": SENSITIVITY_FILENAME}
+                with open(os.path.join(folder, SENSITIVITY_FILENAME), "w", encoding="utf-8") as f:
+                    f.write(report["int8"].to_csv())
+            common.write_metadata(os.path.join(folder, metadata_filename(variant)), values)
+        if checker is None:
+            return None
+        staged = {variant: os.path.join(folder, model_filename(variant)) for variant in variants}
+        replaced = checker.check_staged_files(written(staged, batch_size), out_dir)
+        if "int8" in variants and checker.refused("int8"):
+            replaced.append(_reject_sensitivity(folder))
+        return replaced
+
+    files.write_files(out_dir, names, overwrite, "--out", write)
+    return {variant: os.path.join(out_dir, model_filename(variant)) for variant in variants}
+
+
+def _reject_sensitivity(folder: str) -> str:
+    """A refused int8 variant's sensitivity CSV goes aside with it (a good int8 file's CSV stays)."""
+    rejected = verify.rejected_path(SENSITIVITY_FILENAME)
+    os.replace(os.path.join(folder, SENSITIVITY_FILENAME), os.path.join(folder, rejected))
+    json_path = os.path.join(folder, verify.rejected_path(metadata_filename("int8")))
+    with open(json_path, encoding="utf-8") as f:
+        values = json.load(f)
+    values["quantization"]["sensitivity_file"] = rejected
+    common.write_metadata(json_path, values)
+    return rejected
 
 
 def tflite_runner(path: str):
@@ -159,18 +200,18 @@ def main(config: ExportConfig) -> None:
         raise ValueError("--out is required: the directory to write the .tflite files into")
     checks = cli.check_config(config, skip_examples=config.representative_samples * config.batch_size)
     trained = common.load_checkpoint(config.checkpoint)
-    paths = export_tflite(trained, config.out, variants, config.representative_samples, config.batch_size,
-                          config.int8_float_threshold)
-    results = verify.check_exports(trained, written(paths, config.batch_size), checks)
-    print(verify.format_results(results))
-    verify.raise_if_failed(results, checks)
+    checker = verify.Checker(trained, checks)
+    export_tflite(trained, config.out, variants, config.representative_samples, config.batch_size,
+                  overwrite=config.overwrite, int8_float_threshold=config.int8_float_threshold, checker=checker)
+    print(verify.format_results(checker.results))
+    verify.raise_if_failed(checker.results, checks)
 
 
 def run() -> None:
     from mimnet_tf.export import cli
 
     cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size",
-                        "int8_float_threshold", *cli.CHECK_FLAGS)
+                        "int8_float_threshold", "overwrite", *cli.CHECK_FLAGS)
 
 
 if __name__ == "__main__":

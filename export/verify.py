@@ -14,17 +14,22 @@ A model passes when PSNR >= min_psnr and its attribute accuracy is at most max_a
 below Keras'. The figures go into the model's JSON (key "checks"); a model that fails is moved
 aside to `<name>.rejected<ext>` (nothing is deleted, nothing loads it by its usual name) unless
 `keep_failing`, and `raise_if_failed` makes the exporter exit non-zero.
+
+The exporters check what they wrote before it takes its name (a `Checker` passed as `checker=`):
+the models are scored in the export's temporary folder (mimnet_tf/files.py), and a refused one
+is published under its `.rejected` name only, so it never replaces a good export already there.
+`check_exports` checks models already in place (the latency benchmark, a copied file).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-import shutil
 from typing import Callable, Optional
 
 import numpy as np
 
+from mimnet_tf import files
 from mimnet_tf.export import common
 
 REJECTED_TAG = ".rejected"
@@ -160,30 +165,82 @@ def rejected_path(path: str) -> str:
 
 
 def reject(written: Written) -> str:
-    """Moves a failing model (and its JSON, when it sits beside it) aside; returns the new path."""
+    """Moves a failing model (and its JSON, when it sits beside it) aside; returns the new path.
+
+    It replaces an older rejected copy of the same export; of a rejected folder, the files the
+    new one does not hold are kept aside (files.publish_folder), never deleted.
+    """
     target = rejected_path(written.path)
-    if os.path.isdir(target):
-        shutil.rmtree(target)  # an older rejected copy of the same export
-    os.replace(written.path, target)
+    if os.path.isdir(written.path):
+        files.publish_folder(written.path, target, True, "--out")
+    else:
+        os.replace(written.path, target)
     beside = os.path.splitext(written.path)[0] + ".json"
     if written.json_path == beside and os.path.exists(beside):
         os.replace(beside, os.path.splitext(target)[0] + ".json")
     return target
 
 
-def check_exports(trained, written: dict[str, Written], config: CheckConfig = CheckConfig()) -> dict[str, dict]:
-    """Checks, records and (unless keep_failing) moves aside failing models; {name: figures}.
+class Checker:
+    """Checks the exports of one model as the exporters write them (their `checker=` argument).
 
-    A failing model's figures carry "rejected_to" when it was moved.
+    The Keras reference is computed once for every model checked; `results` gathers the figures
+    of all of them ({name: figures}, a refused one's with "rejected_to", where it was published).
     """
-    reference = _Reference(trained, config)
-    results = {}
+
+    def __init__(self, trained, config: CheckConfig = CheckConfig()):
+        self.trained = trained
+        self.config = config
+        self.results: dict[str, dict] = {}
+        self._reference: Optional[_Reference] = None
+
+    def check(self, written: dict[str, Written]) -> dict[str, dict]:
+        """Scores every written model and records its figures in its JSON; nothing moves."""
+        if self._reference is None:
+            self._reference = _Reference(self.trained, self.config)
+        for name, model in written.items():
+            self.results[name] = check(self._reference, model)
+            record(model.json_path, self.results[name])
+        return {name: self.results[name] for name in written}
+
+    def refused(self, name: str) -> bool:
+        """Whether the model `name` failed its checks and goes aside (always, unless keep_failing)."""
+        return not self.results[name]["passed"] and not self.config.keep_failing
+
+    def check_staged_files(self, written: dict[str, Written], folder: str) -> list[str]:
+        """Checks models written into an export's temporary folder before they move into `folder`;
+        renames each refused one (with its JSON) to its rejected name there.
+
+        Returns the file names of the rejected copies, which replace older rejected copies in `folder`.
+        """
+        self.check(written)
+        replaced = []
+        for name, model in written.items():
+            if self.refused(name):
+                target = os.path.basename(reject(model))
+                self.results[name]["rejected_to"] = os.path.join(folder, target)
+                replaced += [target, os.path.splitext(target)[0] + ".json"]
+        return replaced
+
+    def check_staged_folder(self, name: str, written: Written, destination: str) -> Optional[str]:
+        """Checks a model folder written into a temporary sibling of `destination`; returns where
+        it goes instead when refused (`<destination>.rejected`), else None."""
+        self.check({name: written})
+        if not self.refused(name):
+            return None
+        self.results[name]["rejected_to"] = rejected_path(destination)
+        return self.results[name]["rejected_to"]
+
+
+def check_exports(trained, written: dict[str, Written], config: CheckConfig = CheckConfig()) -> dict[str, dict]:
+    """Checks and records models already in place and (unless keep_failing) moves failing ones
+    aside; {name: figures}. A failing model's figures carry "rejected_to" when it was moved.
+    """
+    checker = Checker(trained, config)
+    results = checker.check(written)
     for name, model in written.items():
-        figures = check(reference, model)
-        record(model.json_path, figures)
-        if not figures["passed"] and not config.keep_failing:
-            figures["rejected_to"] = reject(model)
-        results[name] = figures
+        if checker.refused(name):
+            results[name]["rejected_to"] = reject(model)
     return results
 
 

@@ -289,6 +289,8 @@ class BenchmarkConfig:
         out: folder of benchmark.json / benchmark.md ("" writes nothing).
         split: "validation" (tuning) or "test" (a shipped model's figures, once).
         phrasings: the caption phrasings to score, each a column (`phrasings.PHRASINGS`).
+        model_name: what those files call the model (default: checkpoint or model); ship_model
+            benchmarks a folder before renaming it into place.
     """
 
     checkpoint: str = ""
@@ -303,6 +305,7 @@ class BenchmarkConfig:
     out: str = ""
     split: str = "validation"
     phrasings: tuple[str, ...] = (phrasings.TEMPLATE,)
+    model_name: str = ""
 
 
 def run(config: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
@@ -332,8 +335,9 @@ def run(config: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
     title = f"{TITLE} ({config.split} cases)"
     output = {"results": results, "rows": rows, "table": format_comparison(results, title), "paths": ()}
     if config.out:
-        metadata = {"checkpoint": config.checkpoint or config.model, "ablation_checkpoint": config.ablation_checkpoint,
-                    "num_cases": config.num_cases, "size": size, "seed": config.seed, "split": config.split,
-                    "phrasings": list(config.phrasings), "damsm_dir": damsm.damsm_dir if damsm is not None else None}
+        metadata = {"checkpoint": config.model_name or config.checkpoint or config.model,
+                    "ablation_checkpoint": config.ablation_checkpoint, "num_cases": config.num_cases, "size": size,
+                    "seed": config.seed, "split": config.split, "phrasings": list(config.phrasings),
+                    "damsm_dir": damsm.damsm_dir if damsm is not None else None}
         output["paths"] = write_comparison(results, config.out, metadata, title)
     return output

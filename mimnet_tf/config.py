@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any
 
+from mimnet_tf import files
+
 DATASETS = ("synthbirds", "cub", "oxford102", "celeba", "deepfashion", "manifest")
 MODELS = ("mimnet", "mirrorgan")
 PHASE_SCHEDULES = ("alternate", "reconstruction_first", "reconstruction_only", "adversarial_only")
@@ -182,6 +184,7 @@ class TrainConfig:
     colour_swap_described: str = ""  # a colour-name table: only regions whose colour the caption names are repainted
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+    start_over_if_damaged: bool = False  # when --model_dir holds checkpoints and none restores, move them aside and train from step 0 (else stop with an error)
     log_every: int = 50
     image_log_every: int = 500
     strategy: str = "auto"
@@ -204,6 +207,7 @@ class ExportConfig:
     variants: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
     opset: int = 17
     representative_samples: int = 32
+    overwrite: bool = False  # replace an existing export (never deleting files an export does not write)
     int8_float_threshold: float = 0.3  # int8: ops whose sensitivity error exceeds it stay float (export/quantization.py)
     check_cases: int = 64  # SynthBirds benchmark cases each export is scored on (0: skip)
     check_examples: int = 16  # training examples each export's PSNR vs Keras is measured on
@@ -226,27 +230,33 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        return cls(
-            data=_build(DataConfig, values.get("data", {})),
-            model=_build(ModelConfig, values.get("model", {})),
-            loss=_build(LossWeights, values.get("loss", {})),
-            train=_build(TrainConfig, values.get("train", {})),
-        )
+        """Raises ValueError naming the section or field that is not of its type."""
+        if not isinstance(values, dict):
+            raise ValueError(f"a JSON {type(values).__name__}, expected an object of the sections "
+                             "data, model, loss, train")
+        return cls(**{section: _build(kind, values.get(section, {}), section)
+                      for section, kind in (("data", DataConfig), ("model", ModelConfig), ("loss", LossWeights),
+                                            ("train", TrainConfig))})
 
     def save(self, path: str) -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+        """Writes config.json in one rename: a killed process leaves the old file or the new one."""
+        files.write_json(path, self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def load(cls, path: str) -> "RunConfig":
+        """Raises FileNotFoundError, or ValueError naming the file and what in it is wrong."""
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"No run configuration at {path}: a model directory written by "
                 "`python -m mimnet_tf.train` holds config.json beside its checkpoints."
             )
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        try:
+            with open(path, encoding="utf-8") as f:
+                return cls.from_dict(json.load(f))
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, a field of the wrong type
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"{path} is not a run configuration ({reason}); expected the config.json "
+                             "`python -m mimnet_tf.train` writes") from None
 
 
 # Switches of experiments that were removed, with the value that meant "off": a config.json that
@@ -256,13 +266,17 @@ REMOVED_FIELDS = {"tlu_exclusive": False, "fine_tlu": False, "fir_full_attention
                   "memory_only_reconstruction": False, "colour_dropout": 0.0, "tlu_warmup_steps": 0}
 
 
-def _build(kind, values: dict[str, Any]):
+def _build(kind, values: dict[str, Any], section: str):
     """Builds a dataclass from a dict, ignoring unknown keys and restoring tuples.
 
     Raises:
-        ValueError: a removed switch (REMOVED_FIELDS) is on.
+        ValueError: `values` is not an object, a value is not of its field's type (naming
+            `section.field`; an int is a float too), or a removed switch (REMOVED_FIELDS) is on.
     """
-    names = {f.name: f for f in dataclasses.fields(kind)}
+    if not isinstance(values, dict):
+        raise ValueError(f"{section} is a JSON {type(values).__name__}, expected an object")
+    defaults = kind()
+    names = {f.name for f in dataclasses.fields(kind)}
     kwargs = {}
     for key, value in values.items():
         if key in REMOVED_FIELDS and value != REMOVED_FIELDS[key]:
@@ -272,6 +286,12 @@ def _build(kind, values: dict[str, Any]):
             continue
         if isinstance(value, list):
             value = tuple(value)
+        expected = type(getattr(defaults, key))
+        fits = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value, fits = float(value), True
+        if not fits:
+            raise ValueError(f"{section}.{key} is {value!r}, expected a {expected.__name__}")
         kwargs[key] = value
     return kind(**kwargs)
 

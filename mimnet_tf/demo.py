@@ -84,8 +84,9 @@ def short_training(config, out: str) -> dict:
 def export_all(model_dir: str, out: str, data_config) -> dict:
     """Exports every format and keeps only what passes its checks against Keras (export/verify.py:
     PSNR >= 35 dB, attribute accuracy within 0.02 of Keras on 64 benchmark cases); a failing model
-    is moved aside to *.rejected*. The int8 TFLite calibrates on `data_config`'s training images
-    (the demo's own SynthBirds, also for a shipped model whose config names another data directory)."""
+    is written under its *.rejected* name instead. The int8 TFLite calibrates on `data_config`'s
+    training images (the demo's own SynthBirds, also for a shipped model whose config names another
+    data directory)."""
     from mimnet_tf.config import ExportConfig
     from mimnet_tf.export import onnx, saved_model, tflite, verify
     from mimnet_tf.export.common import load_checkpoint
@@ -93,17 +94,20 @@ def export_all(model_dir: str, out: str, data_config) -> dict:
     trained = load_checkpoint(model_dir)
     trained = trained._replace(config=dataclasses.replace(trained.config, data=data_config))
     samples = ExportConfig().representative_samples
-    saved_dir = saved_model.export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"))
-    tflite_paths = tflite.export_tflite(trained, os.path.join(out, "models", "tflite"), ("fp32", "int8"), samples)
-    onnx_path = onnx.export_onnx(trained, os.path.join(out, "models", "onnx"))
-    written = {**saved_model.written(saved_dir), **tflite.written(tflite_paths), **onnx.written(onnx_path)}
-    results = verify.check_exports(trained, written, verify.CheckConfig(skip_examples=samples))
-    for line in verify.format_results(results).splitlines():
+    checker = verify.Checker(trained, verify.CheckConfig(skip_examples=samples))
+    # A rerun of the demo replaces its own exports (files it did not write are kept aside); a
+    # refused one goes to its *.rejected* name and never replaces the last good one.
+    saved_dir = saved_model.export_saved_model(trained, os.path.join(out, "models", "mimnet", "1"), overwrite=True,
+                                               checker=checker)
+    tflite_paths = tflite.export_tflite(trained, os.path.join(out, "models", "tflite"), ("fp32", "int8"), samples,
+                                        overwrite=True, checker=checker)
+    onnx_path = onnx.export_onnx(trained, os.path.join(out, "models", "onnx"), overwrite=True, checker=checker)
+    for line in verify.format_results(checker.results).splitlines():
         _say(f"  {line}")
-    kept = verify.passing(results)
-    paths = {"saved_model": saved_dir} if "savedmodel" in kept else {}
+    kept = verify.passing(checker.results)
+    paths = {"saved_model": saved_dir} if saved_model.NAME in kept else {}
     paths["tflite"] = {variant: path for variant, path in tflite_paths.items() if variant in kept}
-    if "onnx" in kept:
+    if onnx.NAME in kept:
         paths["onnx"] = onnx_path
     return paths
 

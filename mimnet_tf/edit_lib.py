@@ -9,7 +9,9 @@ the input's size and drawn as a heat map over the input (`--save_map`).
 
 Inputs are checked before anything runs: a missing or corrupt image is an `ImageError`, an
 empty caption or one of only unknown words a `CaptionError` naming those words; in manifest
-mode every row is checked first and the errors name the rows.
+mode every row is checked first and the errors name the rows. An output that is an input (the
+same file by any path: relative, through a symbolic or hard link) is an `OutputError`, and every
+file is written to a temporary sibling and renamed over its destination.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from mimnet_tf import files
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
 from mimnet_tf.editor import Editor, describe_caption
@@ -140,6 +143,21 @@ def _check_requests(editor: Editor, requests: Sequence[EditRequest], manifest: s
     return pictures
 
 
+def check_manifest_outputs(requests: Sequence[EditRequest], out_dir: str, save_map: bool, manifest: str) -> list[str]:
+    """The result stems (`NNNN_<image stem>`) of the rows; OutputError when a result, a map or the
+    index would be written over a row's image or the manifest itself."""
+    stems = [f"{number:04d}_{os.path.splitext(os.path.basename(request.image))[0]}"
+             for number, request in enumerate(requests)]
+    outputs = {"--out": os.path.join(out_dir, INDEX_FILENAME)}
+    for stem in stems:
+        outputs[f"--out (result {stem})"] = os.path.join(out_dir, stem + ".png")
+        if save_map:
+            outputs[f"--out (map {stem})"] = os.path.join(out_dir, stem + "_map.png")
+    inputs = {"--manifest": manifest, **{f"--manifest line {r.line}": r.image for r in requests}}
+    files.refuse_overwriting_inputs(outputs, inputs)
+    return stems
+
+
 def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str, save_map: bool = False,
                   batch_size: int = 16, manifest: str = "manifest", progress: bool = False) -> list[dict]:
     """Edits every row into `out_dir` and writes `out_dir/edits.csv` (one line per row).
@@ -151,6 +169,7 @@ def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str,
 
     if batch_size < 1:
         raise EditError(f"--batch_size={batch_size}: expected >= 1")
+    stems = check_manifest_outputs(requests, out_dir, save_map, manifest)
     pictures = _check_requests(editor, requests, manifest)
     os.makedirs(out_dir, exist_ok=True)
     index = []
@@ -158,14 +177,15 @@ def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str,
         chunk = requests[start:start + batch_size]
         results = editor.edit(pictures[start:start + batch_size], [r.text for r in chunk], batch_size)
         for offset, (request, result) in enumerate(zip(chunk, results)):
-            stem = f"{start + offset:04d}_{os.path.splitext(os.path.basename(request.image))[0]}"
+            stem = stems[start + offset]
             entry = {"image": request.image, "text": request.text, "edited": stem + ".png",
                      "map": stem + "_map.png" if save_map else "",
                      "corrected_words": " ".join(f"{typed}>{word}" for typed, word in result.corrected_words),
                      "unknown_words": " ".join(result.unknown_words)}
             result.save(os.path.join(out_dir, entry["edited"]), os.path.join(out_dir, entry["map"]) if save_map else "")
             index.append(entry)
-    with open(os.path.join(out_dir, INDEX_FILENAME), "w", encoding="utf-8", newline="") as f:
+    with files.replaced_file(os.path.join(out_dir, INDEX_FILENAME)) as temporary, \
+            open(temporary, "w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["image", "text", "edited", "map", "corrected_words", "unknown_words"])
         writer.writeheader()
         writer.writerows(index)
@@ -193,8 +213,13 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional
         out = config.out or "edited.png"
         map_out = config.map_out or map_path_for(out)
         check_output_path(out)
+        outputs = {"--out": out}
         if config.save_map:
             check_output_path(map_out, "--map_out")
+            if files.same_file(out, map_out):
+                raise files.OutputError(f"--map_out={map_out} is --out={out}: the map would replace the edit")
+            outputs["--map_out"] = map_out
+        files.refuse_overwriting_inputs(outputs, {"--image": config.image})
         picture = image_io.load_image(config.image)  # before the (slow) model load
         editor = editor or Editor.from_flags(config.preset, config.checkpoint, config.model)
         result = editor.edit(picture, config.text)
@@ -210,6 +235,7 @@ def run(config: EditConfig, log: Callable[[str], None] = print, editor: Optional
     out_dir = config.out or "edits"
     if os.path.isfile(out_dir):
         raise EditError(f"--out={out_dir} is a file; with --manifest, --out is the folder of the results")
+    check_manifest_outputs(requests, out_dir, config.save_map, config.manifest)  # before the (slow) model load
     editor = editor or Editor.from_flags(config.preset, config.checkpoint, config.model)
     index = edit_manifest(editor, requests, out_dir, config.save_map, config.batch_size, config.manifest, progress)
     log(f"Edited {len(index)} image(s) into {out_dir} (index: {os.path.join(out_dir, INDEX_FILENAME)})")

@@ -11,6 +11,8 @@ import os
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from mimnet_tf import files
+
 
 class ImageError(ValueError):
     """An image file that is missing, unreadable, corrupt or truncated."""
@@ -33,7 +35,14 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:
-    """Grey, palette, CMYK and RGBA images become RGB; transparency is composited on white."""
+    """Grey, palette, CMYK and RGBA images become RGB; transparency is composited on white.
+
+    16-bit grey (PIL's "I;16*" and "I" modes) keeps its top 8 bits, as TF's `decode_image(...,
+    dtype=uint8)` does: PIL's own conversion clips at 255 (mid-grey would become white). 16-bit
+    RGB(A) and grey+alpha PNGs already open as 8-bit modes with their top bits.
+    """
+    if image.mode.startswith("I;16") or image.mode == "I":
+        image = Image.fromarray(np.right_shift(np.clip(np.asarray(image, dtype=np.int64), 0, 65535), 8).astype(np.uint8))
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
@@ -60,9 +69,11 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = 0) -> np.
                 raise ImageError(f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
             image.load()
             return rgb_array(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        if isinstance(error, ImageError):
-            raise
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name}: too many pixels to decode safely ({error})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{name}: not a readable image ({error}); expected a PNG or JPEG file") from None
 
 
@@ -95,9 +106,12 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def save_image(path: str, image: np.ndarray) -> None:
-    """Writes uint8 [H, W, 3] (or [H, W]) to a file; the format follows the extension."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+    """Writes uint8 [H, W, 3] (or [H, W]) to a file, replaced in one rename; the format follows
+    the extension."""
+    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    image_format = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    with files.replaced_file(path) as temporary:
+        picture.save(temporary, format=image_format)
 
 
 def heat_map(values: np.ndarray) -> np.ndarray:

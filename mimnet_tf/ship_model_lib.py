@@ -1,10 +1,11 @@
 """Packing a trained model directory for shipping (see ship_model.py)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import Callable
+
+from mimnet_tf import files
 
 SUBSET_FILENAME = "benchmark_subset.json"
 # 1,000 cases (~1,650 changed parts) put the attribute accuracy's standard error near 0.007;
@@ -45,7 +46,11 @@ def score_subset(model_dir: str, num_cases: int, split: str = SHIP_SPLIT) -> dic
 def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subset_cases: int = 40,
          log: Callable[[str], None] = print, damsm_dir: str = "") -> list[str]:
     """Packs `checkpoint` (a model directory) into `out`; returns the paths written. The benchmark
-    scores Sim / MP with `damsm_dir`'s DAMSM, default the checkpoint's (none: skipped)."""
+    scores Sim / MP with `damsm_dir`'s DAMSM, default the checkpoint's (none: skipped).
+
+    Everything is written into a temporary sibling of `out` that is renamed into place at the end:
+    a killed run leaves no half-shipped model. An existing non-empty `out` is refused.
+    """
     from mimnet_tf.export.common import load_checkpoint
     from mimnet_tf.models.builder import CONFIG_FILENAME
 
@@ -53,26 +58,30 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
         raise ValueError("--out is required: the directory of the shipped model")
     if os.path.exists(os.path.join(out, CONFIG_FILENAME)):
         raise FileExistsError(f"--out={out} already holds a model; remove it first")
+    if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
+        raise FileExistsError(f"--out={out} exists and is not an empty folder: ship into a new one")
     trained = load_checkpoint(checkpoint)
-    os.makedirs(out, exist_ok=True)
-    shutil.copy(os.path.join(checkpoint, CONFIG_FILENAME), out)
-    trained.vocab.save(out)
-    paths = [os.path.join(out, CONFIG_FILENAME), write_generator_checkpoint(trained, out)]
-    for name in LOG_FILES:
-        if os.path.exists(os.path.join(checkpoint, name)):
-            paths.append(shutil.copy(os.path.join(checkpoint, name), out))
-    log(f"Packed the generator of {trained.checkpoint_path} into {out}")
-    if benchmark_cases > 0:
-        from mimnet_tf import benchmark_edits_lib
+    relative: list[str] = []
 
-        # "" falls back to the packed model's own damsm_dir (benchmark_edits_lib.run does that).
-        output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
-            checkpoint=out, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=out, split=SHIP_SPLIT,
-            phrasings=SHIP_PHRASINGS), log)
-        paths.extend(output["paths"])
-        subset = {"num_cases": subset_cases, "split": SHIP_SPLIT, "scores": score_subset(out, subset_cases)}
-        path = os.path.join(out, SUBSET_FILENAME)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(subset, f, indent=2, sort_keys=True)
-        paths.append(path)
-    return paths
+    def write(folder: str) -> None:
+        shutil.copy(os.path.join(checkpoint, CONFIG_FILENAME), folder)
+        trained.vocab.save(folder)
+        paths = [os.path.join(folder, CONFIG_FILENAME), write_generator_checkpoint(trained, folder)]
+        for name in LOG_FILES:
+            if os.path.exists(os.path.join(checkpoint, name)):
+                paths.append(shutil.copy(os.path.join(checkpoint, name), folder))
+        log(f"Packed the generator of {trained.checkpoint_path} into {out}")
+        if benchmark_cases > 0:
+            from mimnet_tf import benchmark_edits_lib
+
+            # "" falls back to the packed model's own damsm_dir (benchmark_edits_lib.run does that).
+            output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
+                checkpoint=folder, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=folder, split=SHIP_SPLIT,
+                phrasings=SHIP_PHRASINGS, model_name=out), log)
+            paths.extend(output["paths"])
+            subset = {"num_cases": subset_cases, "split": SHIP_SPLIT, "scores": score_subset(folder, subset_cases)}
+            paths.append(files.write_json(os.path.join(folder, SUBSET_FILENAME), subset, indent=2, sort_keys=True))
+        relative.extend(os.path.relpath(path, folder) for path in paths)
+
+    files.write_folder(out, False, "--out", write, log)
+    return [os.path.join(out, path) for path in relative]

@@ -5,9 +5,13 @@ configs/ is the whole recipe of a run, and later flags override it:
 
     python -m mimnet_tf.train --flagfile=configs/cub.flags --model_dir=runs/cub_short --max_steps=2000
 
-Rerunning the same command resumes from the latest checkpoint in --model_dir. Ctrl-C (or
-SIGTERM) saves a checkpoint first. Exit codes: 0 done, 1 a loss became NaN/Inf (nothing saved),
-2 bad flags or missing data (one line on stderr), 130/143 interrupted by SIGINT/SIGTERM.
+Rerunning the same command resumes from the newest checkpoint in --model_dir that restores
+(damaged ones are skipped and moved aside; see docs/robustness.md). One trainer per --model_dir:
+a second one stops at once. Ctrl-C (or SIGTERM) saves a checkpoint first. Exit codes (every
+error is one line on stderr): 0 done, 1 a loss became NaN/Inf (nothing saved), 2 bad flags,
+missing data, a --model_dir of another model, in use, or whose checkpoints none restores,
+3 a corrupt prepared data file (TFRecord, vocab.txt, meta.json: named; nothing saved),
+130/143 interrupted by SIGINT/SIGTERM.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ FLAGS = flags.FLAGS
 
 EXIT_NON_FINITE = 1
 EXIT_USAGE = 2
+EXIT_CORRUPT_DATA = 3
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -52,6 +57,8 @@ def main(argv: list[str]) -> None:
 
     try:
         summary = train_lib.train(config)
+    except train_lib.DataError as error:
+        _fail(str(error), EXIT_CORRUPT_DATA)
     except train_lib.SetupError as error:
         _fail(str(error))
     except FloatingPointError as error:  # training.loop.NonFiniteLossError: nothing was saved

@@ -7,8 +7,9 @@
    precede any TF work, and the data must already be prepared);
 3. builds the model (`MODEL_BUILDERS[--model]`) and two Adam optimizers inside the strategy's
    scope, under the mixed_float16 policy with loss scaling when `--mixed_precision`;
-4. writes config.json and vocab.txt into the model directory (the layout of models/builder.py);
-5. runs `training.loop.fit`, which resumes from the directory's latest checkpoint.
+4. locks the model directory (one trainer per directory: training/model_dir_lock.py) and
+   writes config.json and vocab.txt into it, each by an atomic replace (models/builder.py's layout);
+5. runs `training.loop.fit`, which resumes from the directory's newest checkpoint that restores.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import time
 from typing import Callable, NamedTuple, Optional, Sequence
 
 from mimnet_tf import config as config_lib
+from mimnet_tf import files
 from mimnet_tf.config import DataConfig, RunConfig, TrainConfig
 from mimnet_tf.data import records, text
 
@@ -31,7 +33,30 @@ PARALLEL_RENDER_MIN = 256  # below this many images, starting render processes c
 
 class SetupError(ValueError):
     """Training cannot start: missing or unprepared data, a bad configuration, a model directory
-    holding another model. The message says what to do."""
+    holding another model, in use by another trainer, or holding no checkpoint that restores.
+    The message says what to do."""
+
+
+class DataError(SetupError):
+    """A prepared data file is corrupt (a TFRecord shard, vocab.txt, meta.json); the message names
+    it. Found before or during training; checkpoints are never touched."""
+
+
+def corrupt_data_error(data: DataConfig, reason: str, stopped: str = "") -> DataError:
+    """A DataError naming the prepared shards that do not read back (each one is read to find
+    them), else the folder and `reason`; `stopped` says where training stopped, if it ran."""
+    bad = records.unreadable_shards(data.resolved_prepared_dir)
+    where = "; ".join(f"{path} ({problem})" for path, problem in bad) or f"{data.resolved_prepared_dir} ({reason})"
+    return DataError(f"corrupt prepared data: {where}{'; ' + stopped if stopped else ''}. "
+                     f"Write it again: {prepare_command(data)}")
+
+
+def load_vocabulary(folder: str, what: str):
+    """vocab.txt of `folder`; DataError naming the file when it is empty or not a vocabulary."""
+    try:
+        return text.Vocabulary.load(folder)
+    except ValueError as error:  # empty, no <pad>/<unk> header, duplicates, not UTF-8
+        raise DataError(f"{os.path.join(folder, text.VOCAB_FILENAME)} ({what}) is corrupt: {error}") from None
 
 
 class ModelEntry(NamedTuple):
@@ -158,6 +183,8 @@ def _sample_batch(data: DataConfig, make_dataset: Callable) -> dict:
         batch = next(iter(pipeline.make_dataset(data, "test", training=False, batch_size=SAMPLE_IMAGES)))
     except (FileNotFoundError, StopIteration, tf.errors.OutOfRangeError):
         batch = next(iter(make_dataset(0)))
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        raise corrupt_data_error(data, str(error).strip().splitlines()[0]) from None
     return {name: value[:SAMPLE_IMAGES] for name, value in batch.items()}
 
 
@@ -173,10 +200,13 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
     if not os.path.exists(path):
         return
     if os.path.exists(os.path.join(model_dir, text.VOCAB_FILENAME)) and \
-            text.Vocabulary.load(model_dir).words != vocab.words:
+            load_vocabulary(model_dir, "the model directory's").words != vocab.words:
         raise SetupError(f"{model_dir} holds a model trained with another vocabulary than "
                          f"{config.data.resolved_prepared_dir}: choose a new --model_dir")
-    previous = RunConfig.load(path)
+    try:
+        previous = RunConfig.load(path)
+    except ValueError as error:
+        raise SetupError(str(error)) from None
     changed = [f"--{name}: {old!r} -> {new!r}" for name, old, new in
                config_lib.model_differences(previous.model, config.model, ignore=config_lib.INITIALISATION_FIELDS)]
     if previous.data.image_size != config.data.image_size:
@@ -189,12 +219,14 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
 
 
 def write_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
-    """config.json + vocab.txt: what edit/export/evaluate rebuild the model from."""
+    """config.json + vocab.txt: what edit/export/evaluate rebuild the model from (each replaced
+    in one rename, so a killed trainer leaves the old file or the new one)."""
     from mimnet_tf.models.builder import CONFIG_FILENAME
 
     os.makedirs(model_dir, exist_ok=True)
     config.save(os.path.join(model_dir, CONFIG_FILENAME))
-    vocab.save(model_dir)
+    with files.replaced_file(os.path.join(model_dir, text.VOCAB_FILENAME)) as temporary:
+        vocab.save(temporary)
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -310,13 +342,17 @@ class Training:
             summary = loop.fit(self.model, options.pop("make_dataset", self.make_dataset),
                                options.pop("train_config", self.config.train), self.strategy,
                                self.config.data.batch_size, self.steps_per_epoch, **options)
-        except loop.CheckpointMismatchError as error:
+        except (loop.CheckpointMismatchError, loop.NoRestorableCheckpointError) as error:
             raise SetupError(str(error)) from None
+        except loop.InputDataError as error:
+            kept = f" (the last checkpoint {error.checkpoint} is unchanged)" if error.checkpoint else ""
+            raise corrupt_data_error(self.config.data, error.reason,
+                                     f"training stopped at step {error.step} without saving{kept}") from None
         summary.update(replicas=self.strategy.num_replicas_in_sync, strategy=type(self.strategy).__name__,
                        parameters=parameter_counts(self.model))
         if self.chief:
-            with open(os.path.join(self.config.train.model_dir, "train_summary.json"), "w", encoding="utf-8") as f:
-                json.dump(summary, f, indent=2, sort_keys=True, default=str)
+            files.write_json(os.path.join(self.config.train.model_dir, "train_summary.json"), summary, indent=2,
+                             sort_keys=True, default=str)
         return summary
 
 
@@ -329,7 +365,9 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         log: where one-line progress messages go.
 
     Raises:
-        SetupError: bad configuration, missing data, or a model directory of another model.
+        SetupError: bad configuration, missing data, a model directory of another model or in
+            use by another trainer.
+        DataError: a corrupt prepared data file (named).
     """
     validate(config)
     multiworker = config.train.strategy == "multiworker"
@@ -347,21 +385,25 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         ensure_prepared_data(config.data, allow_render=False, log=say)
 
     import keras
+    import tensorflow as tf
 
     from mimnet_tf.data import pipeline
     from mimnet_tf.models.builder import with_vocab
-    from mimnet_tf.training import loop
+    from mimnet_tf.training import loop, model_dir_lock
 
-    vocab = text.Vocabulary.load(config.data.resolved_prepared_dir)
+    vocab = load_vocabulary(config.data.resolved_prepared_dir, "the prepared data's")
     config = with_vocab(config, vocab)
-    if chief:
-        check_model_dir(config.train.model_dir, config, vocab)
     global_batch = config.data.batch_size
     replicas = strategy.num_replicas_in_sync
     if global_batch % replicas:
         raise SetupError(f"--batch_size={global_batch} (the global batch) must be a multiple of the "
                          f"{replicas} replicas")
-    steps_per_epoch = pipeline.steps_per_epoch(config.data, global_batch)
+    try:
+        steps_per_epoch = pipeline.steps_per_epoch(config.data, global_batch)
+    except ValueError as error:  # meta.json not a JSON object
+        raise DataError(str(error)) from None
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:  # counting the records
+        raise corrupt_data_error(config.data, str(error).strip().splitlines()[0]) from None
     if steps_per_epoch < 1:
         raise SetupError(f"{config.data.resolved_prepared_dir} has fewer training images than one batch of "
                          f"{global_batch}")
@@ -372,6 +414,12 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         raise SetupError(str(error)) from None
     if config.train.jit_compile:
         say("--jit_compile is ignored: training steps are never XLA-compiled (stateless random ops, strategies)")
+    if chief:  # only the chief writes the model directory; from here on no other trainer may
+        try:
+            model_dir_lock.lock_model_dir(config.train.model_dir)
+        except model_dir_lock.ModelDirLockedError as error:
+            raise SetupError(str(error)) from None
+        check_model_dir(config.train.model_dir, config, vocab)
 
     entry = MODEL_BUILDERS[config.model.model]
     keras.utils.set_random_seed(config.train.seed)  # the same initial weights for the same seed
@@ -414,7 +462,9 @@ def train(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         ({"generator": n, "discriminators": n} when the model has them).
 
     Raises:
-        SetupError: bad configuration, missing data, or a model directory of another model.
+        SetupError: bad configuration, missing data, a model directory of another model, in use
+            by another trainer, or holding checkpoints none of which restores.
+        DataError: a corrupt prepared data file (named), found before or during training.
         training.loop.NonFiniteLossError, training.loop.TrainingInterrupted: see `fit`.
     """
     return setup(config, devices, log).fit(**fit_options)

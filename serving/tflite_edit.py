@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from mimnet_tf import images
+from mimnet_tf import files, images
 from mimnet_tf.data.text import Vocabulary
 
 
@@ -123,15 +123,19 @@ def main(argv) -> None:
     from absl import flags
 
     values = flags.FLAGS
+    map_out = values.map_out or map_path_for(values.out)
     try:
+        if files.same_file(values.out, map_out):
+            raise files.OutputError(f"--map_out={map_out} is --out={values.out}: the map would replace the edit")
+        files.refuse_overwriting_inputs({"--out": values.out, "--map_out": map_out},
+                                        {"--image": values.image, "--model": values.model})
         editor = TFLiteEditor(values.model, values.num_threads)
         result = editor.edit(images.load_image(values.image), values.text)
-    except (FileNotFoundError, ValueError) as error:  # ImageError and CaptionError are ValueErrors
+        images.save_image(values.out, result.edited)
+        images.save_image(map_out, result.map_overlay)
+    except (OSError, ValueError) as error:  # ImageError, CaptionError and OutputError are ValueErrors
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    map_out = values.map_out or map_path_for(values.out)
-    images.save_image(values.out, result.edited)
-    images.save_image(map_out, result.map_overlay)
     print(f"Edited image: {values.out}; localisation map overlay: {map_out}")
 
 

@@ -96,8 +96,32 @@ def shard_files(prepared_dir: str, split: str) -> list[str]:
 
 
 def read_meta(prepared_dir: str) -> dict:
+    """meta.json of a prepared folder; ValueError naming it when it is not a JSON object."""
     path = os.path.join(prepared_dir, META_FILENAME)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} is missing: {prepared_dir} was not written by mimnet_tf.data.prepare")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is corrupt ({error}); expected the JSON object mimnet_tf.data.prepare writes") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("counts", {}), dict):
+        raise ValueError(f"{path} is corrupt (a JSON {type(meta).__name__} without a counts object); expected the "
+                         "JSON object mimnet_tf.data.prepare writes")
+    return meta
+
+
+def unreadable_shards(prepared_dir: str) -> list[tuple[str, str]]:
+    """`(shard, what fails)` for every TFRecord shard of `prepared_dir` with a record that does
+    not read back (checksum, truncation) or does not parse as a record of this module."""
+    import tensorflow as tf
+
+    problems = []
+    for split in SPLITS:
+        for path in sorted(glob.glob(os.path.join(prepared_dir, f"{split}-*-of-*.tfrecord"))):
+            try:
+                for serialized in tf.data.TFRecordDataset(path):
+                    parse(serialized)
+            except tf.errors.OpError as error:
+                problems.append((path, str(error).strip().splitlines()[0][:200]))
+    return problems

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from mimnet_tf.config import INITIALISATION_FIELDS, RunConfig, model_differences
 from mimnet_tf.data.text import VOCAB_FILENAME, Vocabulary
+from mimnet_tf.training.checkpoint_files import checkpoint_files, newest_checkpoint
 from mimnet_tf.training.checkpointing import layer_variables, restore_generator
 from mimnet_tf.training.colour_names import vocabulary_colours
 
@@ -144,10 +145,9 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
         load_image_encoder_weights(model.generator, config.model.image_encoder_weights)
         log(f"Image encoder initialised from {config.model.image_encoder_weights}")
     if config.model.generator_init_dir:
-        own = config.train.model_dir and tf.train.latest_checkpoint(os.path.join(config.train.model_dir,
-                                                                                  CHECKPOINT_SUBDIR))
+        own = config.train.model_dir and checkpoint_files(os.path.join(config.train.model_dir, CHECKPOINT_SUBDIR))
         if own:  # a resumed run: its own checkpoint replaces the weights anyway
-            log(f"--generator_init_dir not read: resuming {own}")
+            log(f"--generator_init_dir not read: resuming from {os.path.join(config.train.model_dir, CHECKPOINT_SUBDIR)}")
         else:
             path = init_generator_from(model.generator, config.model.generator_init_dir, config.model, vocab)
             log(f"Generator initialised from {path}")
@@ -168,7 +168,7 @@ def init_generator_from(generator, model_dir: str, model_config, vocab: Vocabula
         ValueError: its vocabulary or architecture differs from this model's (named).
     """
     config_path = os.path.join(model_dir, CONFIG_FILENAME)
-    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    path = newest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     if not os.path.exists(config_path) or not path:
         raise FileNotFoundError(f"--generator_init_dir={model_dir}: expected a model directory written by "
                                 f"mimnet_tf.train ({CONFIG_FILENAME}, {VOCAB_FILENAME}, {CHECKPOINT_SUBDIR}/)")
@@ -208,7 +208,7 @@ def load_generator(model_dir: str, checkpoint: str = "", image_size: int = 0) ->
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=image_size))
     vocab = Vocabulary.load(model_dir)
     config = with_vocab(config, vocab)
-    path = checkpoint or tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    path = checkpoint or newest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     if not path:
         raise FileNotFoundError(f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_SUBDIR)}: train first")
     generator = MIMNetGenerator(config.model, name="generator")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mimnet_tf.training.checkpoint_files import restore_checked
+
 
 class VariableSet(tf.Module):
     """A trackable holding variables as named attributes (`tf.train.Checkpoint` children)."""
@@ -64,10 +66,17 @@ def training_checkpoint(model, **optimizers) -> tf.train.Checkpoint:
 
 
 def restore_generator(generator, path: str) -> None:
-    """Restores only the generator from a training checkpoint (inference, export)."""
-    status = tf.train.Checkpoint(generator=layer_variables(generator)).restore(path)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
+    """Restores only the generator from a training checkpoint (inference, export).
+
+    Raises:
+        DamagedCheckpointError: the checkpoint's files are missing, truncated or corrupt (named).
+    """
+    def restore(prefix):
+        status = tf.train.Checkpoint(generator=layer_variables(generator)).restore(prefix)
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+
+    restore_checked(restore, path)
 
 
 def save_generator(generator, directory: str, step: int) -> str:

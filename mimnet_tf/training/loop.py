@@ -12,6 +12,8 @@ Each replica's batch has a static batch dimension (global batch / replicas).
 
 Resume is exact: the checkpoint holds the weights, both optimizers and the step, and the input
 pipeline is a pure function of the step (`make_dataset(start_step)` skips what was consumed).
+It starts from the newest checkpoint that restores, never from step 0 while one does (damaged
+ones are moved aside: see checkpoint_files.py).
 Every replica sees its rows of the same global batch that one device would see, so a step does
 not depend on the device layout.
 """
@@ -30,7 +32,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from mimnet_tf.models.builder import CHECKPOINT_SUBDIR
-from mimnet_tf.training import summaries
+from mimnet_tf.training import checkpoint_files, summaries
+from mimnet_tf.training.checkpoint_files import CheckpointMismatchError, NoRestorableCheckpointError  # noqa: F401
 from mimnet_tf.training.checkpointing import training_checkpoint
 from mimnet_tf.training.strategy import is_chief, task_id
 
@@ -68,8 +71,30 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"{name} at step {step}: {where}; run the same command again to resume.")
 
 
-class CheckpointMismatchError(ValueError):
-    """The model directory's checkpoint was written by a model of another shape or kind."""
+class InputDataError(RuntimeError):
+    """The input pipeline could not read its data (a corrupt or truncated record); nothing saved.
+
+    Attributes:
+        step: the step (1-based) whose batch could not be read.
+        checkpoint: the last checkpoint on disk (untouched), or None.
+    """
+
+    def __init__(self, step: int, reason: str, checkpoint: Optional[str]):
+        self.step, self.reason, self.checkpoint = step, reason, checkpoint
+        super().__init__(f"the training data could not be read at step {step} ({reason})")
+
+
+def _is_input_error(error: tf.errors.OpError) -> bool:
+    """A failure of the iterator's read (corrupt record, undecodable image), not of the model."""
+    return isinstance(error, tf.errors.DataLossError) or "IteratorGetNext" in str(error)
+
+
+def _op_reason(error: tf.errors.OpError) -> str:
+    """The line of a graph error that says what failed ("corrupted record at 12"), without the
+    Python stack and node names TF wraps it in."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith(("[[", "File ", "Detected at node", "Graph execution"))]
+    return (reasons or lines or [type(error).__name__])[-1][:300]
 
 
 def total_steps(config, steps_per_epoch: int) -> int:
@@ -240,22 +265,9 @@ def _learning_rates(model) -> dict:
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> Optional[str]:
-    """Restores the newest checkpoint of `directory` into `checkpoint`; returns its path or None.
-
-    Raises:
-        CheckpointMismatchError: the checkpoint does not fit the model (another config).
-    """
-    path = tf.train.latest_checkpoint(directory)
-    if path is None:
-        return None
-    try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointMismatchError(
-            f"{path} does not fit this model ({first_line[:300]}). It was written with another configuration "
-            "(see config.json beside it): train into a new --model_dir or use that configuration.") from None
-    return path
+    """Restores the newest restorable checkpoint of `directory` into `checkpoint` without touching
+    the folder; returns its path or None (see checkpoint_files.resume for what it raises)."""
+    return checkpoint_files.resume(checkpoint, directory, log=lambda _: None, write=False)
 
 
 def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy: tf.distribute.Strategy,
@@ -290,23 +302,30 @@ def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy:
         NonFiniteLossError: a loss was NaN/Inf (nothing saved; the model's weights in memory
             are then not usable, restore them from the checkpoint).
         TrainingInterrupted: SIGINT/SIGTERM; the step reached was saved first.
+        InputDataError: a batch could not be read (corrupt data); nothing saved.
         CheckpointMismatchError: the model directory holds another model's checkpoint.
+        NoRestorableCheckpointError: it holds checkpoints, none restores, and not
+            `config.start_over_if_damaged` (see checkpoint_files.resume).
     """
     total = total_steps(config, steps_per_epoch)
     chief = is_chief(strategy)
     model.global_batch_size = int(global_batch_size)
     checkpoint_dir = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
-    # In a cluster every worker saves (TF's rule), but only the chief into the model directory.
-    save_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix=f"mimnet_{task_id(strategy)}_")
+    say = log if chief else (lambda _: None)
     checkpoint = training_checkpoint(model, g_optimizer=getattr(model, "g_optimizer", None),
                                      d_optimizer=getattr(model, "d_optimizer", None))
-    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=max(1, config.keep_checkpoints))
-    restored = restore_latest(checkpoint, checkpoint_dir)
+    # Only the chief tidies the folder; the manager reads the `checkpoint` file resume rewrote.
+    restored = checkpoint_files.resume(checkpoint, checkpoint_dir, start_over=config.start_over_if_damaged,
+                                       log=say, write=chief)
     start = step = int(model.step_counter.numpy())
+    # In a cluster every worker saves (TF's rule), but only the chief into the model directory.
+    save_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix=f"mimnet_{task_id(strategy)}_")
+    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=max(1, config.keep_checkpoints))
     own_writer = writer is None
     if own_writer:
+        if chief:  # steps after the checkpoint run again and log again: keep one record per step
+            summaries.drop_records_after(config.model_dir, start)
         writer = summaries.TrainingLog(config.model_dir, enabled=chief)
-    say = log if chief else (lambda _: None)
     say(f"Resumed from {restored} at step {start}" if restored else f"Starting at step 0 in {config.model_dir}")
     if start >= total:
         say(f"Step {start} >= the run's {total} steps: nothing to train")
@@ -336,7 +355,13 @@ def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy:
             if start < total:
                 iterator = iter(distribute_batches(strategy, make_dataset, start, global_batch_size))
             while step < total and stop.signum is None:
-                outputs = steps(phases(step) if phases else None, iterator)
+                try:
+                    outputs = steps(phases(step) if phases else None, iterator)
+                except tf.errors.OpError as error:
+                    if not _is_input_error(error):
+                        raise
+                    raise InputDataError(step + 1, _op_reason(error), manager.latest_checkpoint if chief else None) \
+                        from None
                 results = {name: float(value) for name, value in outputs.items()}
                 previous, step = step, int(model.step_counter.numpy())
                 if step != previous + 1:

@@ -7,6 +7,8 @@ Under `<model_dir>`:
   "elapsed", "time", ...}`, so benchmarks and reports need no TensorBoard reader. A resumed run
   appends; `elapsed` counts seconds since the current process started training, `time` is Unix
   time. Non-finite floats are written as the strings "nan", "inf", "-inf" (JSON has no NaN).
+  On resume the records of steps after the restored checkpoint are dropped first (those steps
+  run and log again), so every step has at most one record.
 
 Sample images come from `model.sample_images(batch) -> {name: images in [0, 1]}` when the model
 has that method (MIMNet and MirrorGAN do); other models log no images.
@@ -22,6 +24,7 @@ from typing import Optional
 import tensorflow as tf
 from keras import ops
 
+from mimnet_tf import files
 from mimnet_tf.images import to_unit_range
 
 LOG_SUBDIR = os.path.join("logs", "train")
@@ -46,6 +49,30 @@ def read_train_log(model_dir: str) -> list[dict]:
         return []
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def drop_records_after(model_dir: str, step: int) -> int:
+    """Removes the records of steps after `step` from train_log.jsonl (a resumed run re-runs and
+    re-logs them); the file is replaced in one rename. Returns how many were dropped."""
+    path = os.path.join(model_dir, JSONL_FILENAME)
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    kept = [line for line in lines if not _after(line, step)]
+    if len(kept) < len(lines):
+        files.write_text(path, "".join(line if line.endswith("\n") else line + "\n" for line in kept))
+    return len(lines) - len(kept)
+
+
+def _after(line: str, step: int) -> bool:
+    """Whether a log line records a step after `step` (a torn last line of a killed run counts too)."""
+    if not line.strip():
+        return False
+    try:
+        return int(json.loads(line)["step"]) > step
+    except (ValueError, KeyError, TypeError):
+        return True
 
 
 class TrainingLog:

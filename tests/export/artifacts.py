@@ -66,6 +66,16 @@ def onnx_path(basetemp: str) -> str:
     return export_onnx(trained(basetemp), os.path.join(_root(basetemp), "onnx"), opset=17)
 
 
+def untrained(trained):
+    """`trained` with a freshly initialised generator of the same architecture: its exports run and
+    have the right tensors but do not edit like the model (what the export checks must refuse)."""
+    from mimnet_tf.models.generator import MIMNetGenerator
+
+    generator = MIMNetGenerator(trained.config.model, name="generator")
+    generator.build()
+    return trained._replace(generator=generator)
+
+
 @functools.cache
 def parity_examples(basetemp: str) -> tuple:
     from mimnet_tf.export import common

@@ -8,6 +8,7 @@ import pytest
 
 from mimnet_tf.config import ExportConfig
 from mimnet_tf.export import signatures, tflite, verify
+from tests.export import artifacts
 
 pytestmark = pytest.mark.slow
 
@@ -15,11 +16,8 @@ pytestmark = pytest.mark.slow
 def _broken_convert(trained):
     """tflite.convert, except that fp16 converts a freshly initialised generator of the same
     architecture: a variant that runs and has the right tensors but does not edit like the model."""
-    from mimnet_tf.models.generator import MIMNetGenerator
-
     original = tflite.convert
-    broken = MIMNetGenerator(trained.config.model, name="generator")
-    broken.build()
+    broken = artifacts.untrained(trained).generator
     model = trained.config.model
 
     def convert(module, variant, *args, **kwargs):

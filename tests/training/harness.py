@@ -3,11 +3,14 @@
 As a program:
 
     python tests/training/harness.py CONFIG_JSON [--sleep_after_checkpoint=S] [--state_out=F.npz]
+        [--kill_during_save=N]
 
 trains the RunConfig in CONFIG_JSON with `train_lib` (TF_CONFIG in the environment makes it a
 worker of a cluster), sleeping S seconds after every checkpoint (so a test can kill it between
 two checkpoints), then writes the model's state (weights and optimizer variables) to F.npz and
-prints the loop's summary as one JSON line.
+prints the loop's summary as one JSON line. With --kill_during_save=N the process SIGKILLs
+itself in the middle of saving ckpt-N: its tensors are written (in `ckpt-N_temp/`) but not yet
+merged into `ckpt-N.index` / `.data` (TF's last step of a save).
 """
 from __future__ import annotations
 
@@ -140,6 +143,24 @@ def wait_all(processes: list, timeout: float) -> list[str]:
     return [p.communicate()[0] for p in processes]
 
 
+def kill_during_save(step: int) -> None:
+    """Makes this process SIGKILL itself when TF merges the saved shards into `ckpt-<step>`
+    (eager saves call gen_io_ops.merge_v2_checkpoints from Python, after writing the shards)."""
+    import signal
+
+    from tensorflow.python.ops import gen_io_ops
+
+    merge = gen_io_ops.merge_v2_checkpoints
+
+    def merge_or_die(checkpoint_prefixes, destination_prefix, *args, **kwargs):
+        prefix = destination_prefix.numpy().decode() if hasattr(destination_prefix, "numpy") else str(destination_prefix)
+        if prefix.endswith(f"ckpt-{step}"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return merge(checkpoint_prefixes, destination_prefix, *args, **kwargs)
+
+    gen_io_ops.merge_v2_checkpoints = merge_or_die
+
+
 def main(argv: list[str]) -> None:
     import time
 
@@ -149,6 +170,8 @@ def main(argv: list[str]) -> None:
 
     options = dict(arg[2:].split("=", 1) for arg in argv[2:])
     config = RunConfig.load(argv[1])
+    if "kill_during_save" in options:
+        kill_during_save(int(options["kill_during_save"]))
     sleep = float(options.get("sleep_after_checkpoint", 0))
     every = max(config.train.checkpoint_every, 1)
 
