@@ -5,29 +5,14 @@ importable together as libraries (a benchmark uses all three).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Callable
 
 from mimnet_tf.config import ExportConfig
 
 _DEFAULTS = ExportConfig()
-_FLAG_HELP = {
-    "checkpoint": "Model directory written by `python -m mimnet_tf.train` (config.json, vocab.txt, checkpoints/).",
-    "out": "Output directory (SavedModel: a TF Serving version directory such as models/mimnet/1).",
-    "variants": "Comma-separated TFLite variants among fp32, fp16, dynamic, int8.",
-    "opset": "ONNX opset.",
-    "representative_samples": "Training examples calibrating the int8 TFLite model.",
-    "batch_size": "Static batch size of the TFLite model.",
-    "overwrite": "Replace an existing export at --out. Its files that the new export does not write are "
-                 "kept (a SavedModel folder's in <out>.replaced-<time>), never deleted.",
-    "int8_float_threshold": "int8: ops whose quantization error exceeds this share of their values' spread stay "
-                            "float (inf: only REVERSE_SEQUENCE and DIV).",
-    "check_cases": "SynthBirds edit-benchmark cases each export is scored on against Keras (0: skip).",
-    "check_examples": "Training examples each export's PSNR against Keras is measured on.",
-    "min_psnr": "Refuse an export whose edited image is below this PSNR against Keras (dB).",
-    "max_accuracy_drop": "Refuse an export whose attribute accuracy is more than this below Keras'.",
-    "keep_failing": "Keep a refused export under its usual name (the exit code is still 2).",
-}
+_HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(ExportConfig)}
 CHECK_FLAGS = ("check_cases", "check_examples", "min_psnr", "max_accuracy_drop", "keep_failing")
 
 
@@ -36,15 +21,15 @@ def _define(flags, name: str) -> None:
         return
     default = getattr(_DEFAULTS, name)
     if name == "variants":
-        flags.DEFINE_list(name, list(default), _FLAG_HELP[name])
+        flags.DEFINE_list(name, list(default), _HELP[name])
     elif isinstance(default, bool):
-        flags.DEFINE_bool(name, default, _FLAG_HELP[name])
+        flags.DEFINE_bool(name, default, _HELP[name])
     elif isinstance(default, float):
-        flags.DEFINE_float(name, default, _FLAG_HELP[name])
+        flags.DEFINE_float(name, default, _HELP[name])
     elif isinstance(default, int):
-        flags.DEFINE_integer(name, default, _FLAG_HELP[name])
+        flags.DEFINE_integer(name, default, _HELP[name])
     else:
-        flags.DEFINE_string(name, default, _FLAG_HELP[name])
+        flags.DEFINE_string(name, default, _HELP[name])
 
 
 def config_from_flags(flags, names) -> ExportConfig:

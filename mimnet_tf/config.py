@@ -26,35 +26,42 @@ COLOUR_NAME_TABLES = ("", "xkcd", "css")
 SWAP_LOCALISATION_POOLS = ("area", "max")  # --swap_localisation_pool (also checked by losses.py)
 
 
+def option(default, help_text: str):
+    """A config field: its default, and the help its flag shows (`flags.py`)."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the data lives and how it becomes batches."""
 
-    dataset: str = "synthbirds"
-    data_dir: str = "data/synthbirds"  # the raw layout a user downloads (or SynthBirds renders)
-    prepared_dir: str = ""  # sharded TFRecords + vocab.txt; "" means <data_dir>/prepared
-    manifest: str = ""  # CSV or JSONL (image, caption) for --dataset=manifest
-    caption_file: str = ""  # CelebA: captions file; "" generates captions from attributes
-    split_rule: str = ""  # "" the dataset's own split files; "random": the paper's seeded 80/20 (CelebA, DeepFashion)
-    image_size: int = 64  # S: the fine image; the coarse image is S/2
-    load_size: int = 0  # resize-before-crop size; 0 means S * 76 / 64 (AttnGAN) when cropping
-    random_crop: bool = True
-    random_flip: bool = True
-    max_words: int = 18
-    min_word_count: int = 1  # words rarer than this in the training captions map to <unk>
-    # Training captions: each word is read as <unk> with probability rate / 2, and an <unk> is
-    # inserted before it with probability rate / 2, so words a user types that the vocabulary does
-    # not have are read past (not in the paper).
-    unknown_word_rate: float = 0.0
-    batch_size: int = 16
-    shuffle_buffer: int = 4096
-    num_shards: int = 8
-    use_bbox: bool = True  # CUB: crop around the bounding box as AttnGAN does
-    strict: bool = False  # a corrupt image is an error rather than skipped and counted
-    seed: int = 0
-    # SynthBirds only: how much to render when the data is missing.
-    synthbirds_num_train: int = 6000
-    synthbirds_num_test: int = 600
+    dataset: str = option("synthbirds",
+        'Which dataset: synthbirds (rendered on first use), cub, oxford102, celeba, deepfashion, or '
+        'manifest (any CSV/JSON Lines of image, caption).')
+    data_dir: str = option("data/synthbirds", 'the raw layout a user downloads (or SynthBirds renders)')
+    prepared_dir: str = option("", 'sharded TFRecords + vocab.txt; "" means <data_dir>/prepared')
+    manifest: str = option("", 'CSV or JSONL (image, caption) for --dataset=manifest')
+    caption_file: str = option("", 'CelebA: captions file; "" generates captions from attributes')
+    split_rule: str = option("",
+        '"" the dataset\'s own split files; "random": the paper\'s seeded 80/20 (CelebA, DeepFashion)')
+    image_size: int = option(64, 'S: the fine image; the coarse image is S/2')
+    load_size: int = option(0, 'resize-before-crop size; 0 means S * 76 / 64 (AttnGAN) when cropping')
+    random_crop: bool = option(True, 'Training images are loaded larger and randomly cropped to --image_size.')
+    random_flip: bool = option(True, 'Training images are flipped left-right at random.')
+    max_words: int = option(18, 'Caption length in tokens; longer captions are cut, shorter ones padded.')
+    min_word_count: int = option(1, 'words rarer than this in the training captions map to <unk>')
+    unknown_word_rate: float = option(0.0,
+        'Training captions: each word is read as <unk> with probability rate / 2, and an <unk> is '
+        'inserted before it with probability rate / 2, so words a user types that the vocabulary does'
+        ' not have are read past (not in the paper).')
+    batch_size: int = option(16, 'Examples per training step (the global batch, split over the devices).')
+    shuffle_buffer: int = option(4096, 'Examples in the tf.data shuffle buffer.')
+    num_shards: int = option(8, 'TFRecord shards per split written by prepare.')
+    use_bbox: bool = option(True, 'CUB: crop around the bounding box as AttnGAN does')
+    strict: bool = option(False, 'a corrupt image is an error rather than skipped and counted')
+    seed: int = option(0, 'Seed of the data order, the augmentation and the rendered SynthBirds scenes.')
+    synthbirds_num_train: int = option(6000, 'SynthBirds only: how much to render when the data is missing.')
+    synthbirds_num_test: int = option(600, 'SynthBirds test images rendered on first use.')
 
     @property
     def resolved_prepared_dir(self) -> str:
@@ -71,50 +78,51 @@ class DataConfig:
 class ModelConfig:
     """Architecture of MIM-Net (and the parts MirrorGAN shares)."""
 
-    model: str = "mimnet"
-    vocab_size: int = 0  # filled from the vocabulary file at build time
-    max_words: int = 18
-    image_size: int = 64
-    # Text encoder (STEM): embedding -> Bi-LSTM.
-    embed_dim: int = 300
-    text_dim: int = 256  # width of a word feature (both LSTM directions concatenated)
-    word_vectors: str = ""  # optional local fastText .vec / GloVe .txt to initialise embeddings
-    text_dropout: float = 0.0
-    # Memory bank (Eq. 1-3).
-    use_memory: bool = True  # False: texture features straight from the words (ablation)
-    # Texture features = memory read + a projection of the word itself, so a word's own content
-    # reaches ICM/FIR while the memory attention is still diffuse (not in the paper).
-    texture_word_residual: bool = False
-    memory_size: int = 256
-    memory_temperature: float = 0.1  # softmax temperature of the word->memory attention (Eq. 2)
-    memory_similarity: str = "cosine"  # Eq. 2 logits: "cosine", or the paper's "dot" (saturates; see MemoryBank)
-    # Image / boundary encoders and generator widths.
-    base_channels: int = 32  # channels at full resolution; doubled per downsampling
-    feature_downsample: int = 8  # F_I and E live at S / feature_downsample
-    image_encoder_weights: str = ""  # optional local weights file for the image encoder
-    image_encoder_from_damsm: bool = False  # start the image encoder from the DAMSM's (pretrained CNN)
-    generator_init_dir: str = ""  # start the generator from the latest checkpoint of another run's model directory, at any image size (not in the paper)
-    use_tlu: bool = True  # False: A = 1 everywhere (ablation "w/o TLU")
-    tlu_init_bias: float = 0.0
-    num_residual_blocks: int = 2
-    fir_keys: str = "texture"  # FIR (and ICM word attention) attend by "texture" (Eq. 10) or the contextual "words"
-    image_skips: bool = False  # gate encoder skip features by 1 - A while decoding (not in the paper)
-    icm_word_attention: bool = False  # ICM's F_c also gets a per-position word context (not in the paper)
-    # That word attention queries with the image features as well as the boundary features: the
-    # image encoder (from the DAMSM) was pretrained to match regions to words (not in the paper).
-    icm_query_image: bool = False
-    # Discriminators (Eq. 12-13).
-    disc_channels: int = 32
-    # Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).
-    damsm_dir: str = ""
-    freeze_text_encoder: bool = True
-    # MirrorGAN specifics.
-    noise_dim: int = 100
-    condition_dim: int = 100
-    stream_embed_dim: int = 256
-    stream_hidden_dim: int = 512
-    stream_dir: str = ""
-    mirrorgan_stages: int = 2
+    model: str = option("mimnet", 'Which model: mimnet (text-guided editing) or mirrorgan (text-to-image).')
+    vocab_size: int = option(0, 'filled from the vocabulary file at build time')
+    max_words: int = option(18, "Caption length in tokens the model reads (the same flag as the data's).")
+    image_size: int = option(64, "S, the edited image's size in pixels (the same flag as the data's).")
+    embed_dim: int = option(300, 'Text encoder (STEM, embedding -> Bi-LSTM): the word embedding width.')
+    text_dim: int = option(256, 'width of a word feature (both LSTM directions concatenated)')
+    word_vectors: str = option("", 'optional local fastText .vec / GloVe .txt to initialise embeddings')
+    text_dropout: float = option(0.0, "Dropout on the text encoder's word features during training.")
+    use_memory: bool = option(True, 'Memory bank (Eq. 1-3). False: texture features straight from the words (ablation)')
+    texture_word_residual: bool = option(False,
+        "Texture features = memory read + a projection of the word itself, so a word's own content "
+        'reaches ICM/FIR while the memory attention is still diffuse (not in the paper).')
+    memory_size: int = option(256, "N, the memory's slots (Eq. 1-3).")
+    memory_temperature: float = option(0.1, 'softmax temperature of the word->memory attention (Eq. 2)')
+    memory_similarity: str = option("cosine",
+        'Eq. 2 logits: "cosine", or the paper\'s "dot" (saturates; see MemoryBank)')
+    base_channels: int = option(32,
+        'Image / boundary encoders and generator widths. channels at full resolution; doubled per '
+        'downsampling')
+    feature_downsample: int = option(8, 'F_I and E live at S / feature_downsample')
+    image_encoder_weights: str = option("", 'optional local weights file for the image encoder')
+    image_encoder_from_damsm: bool = option(False, "start the image encoder from the DAMSM's (pretrained CNN)")
+    generator_init_dir: str = option("",
+        "start the generator from the latest checkpoint of another run's model directory, at any "
+        'image size (not in the paper)')
+    use_tlu: bool = option(True, 'False: A = 1 everywhere (ablation "w/o TLU")')
+    tlu_init_bias: float = option(0.0, "Initial bias of the TLU's logit (Eq. 9): negative starts the map closed.")
+    num_residual_blocks: int = option(2, "Residual blocks that produce ICM's manipulated features F_c (Eq. 5-6).")
+    fir_keys: str = option("texture",
+        'FIR (and ICM word attention) attend by "texture" (Eq. 10) or the contextual "words"')
+    image_skips: bool = option(False, 'gate encoder skip features by 1 - A while decoding (not in the paper)')
+    icm_word_attention: bool = option(False, "ICM's F_c also gets a per-position word context (not in the paper)")
+    icm_query_image: bool = option(False,
+        'That word attention queries with the image features as well as the boundary features: the '
+        'image encoder (from the DAMSM) was pretrained to match regions to words (not in the paper).')
+    disc_channels: int = option(32, 'Discriminators (Eq. 12-13): the width of their first layer.')
+    damsm_dir: str = option("",
+        'Where the pretrained DAMSM text encoder lives (a directory written by pretrain_damsm).')
+    freeze_text_encoder: bool = option(True, 'Keep the (DAMSM-pretrained) text encoder fixed, as the paper does.')
+    noise_dim: int = option(100, 'MirrorGAN: width of the noise vector z.')
+    condition_dim: int = option(100, "MirrorGAN: width of the conditioning augmentation's sentence code.")
+    stream_embed_dim: int = option(256, "MirrorGAN: STREAM captioner's word embedding width.")
+    stream_hidden_dim: int = option(512, "MirrorGAN: STREAM captioner's LSTM width.")
+    stream_dir: str = option("", 'MirrorGAN: model directory of the pretrained STREAM captioner (pretrain_stream).')
+    mirrorgan_stages: int = option(2, 'MirrorGAN: generator stages (each doubles the image size).')
 
 
 # Model fields that only say where initial weights come from: a resumed run may change them.
@@ -132,88 +140,108 @@ def model_differences(old: ModelConfig, new: ModelConfig, ignore: tuple[str, ...
 class LossWeights:
     """Eq. 20 (generator) and Eq. 21 (discriminator) weights, plus optional extra terms."""
 
-    reality: float = 1.0  # lambda_1, L_G_r
-    conformity: float = 1.0  # lambda_2, L_G_t
-    reconstruction: float = 1.0  # lambda_3, L_rec (Eq. 14)
-    pseudo_gt: float = 1.0  # lambda_4, L_pgt (Eq. 15)
-    randomised_memory: float = 1.0  # lambda_5, L_rmt (Eq. 16)
-    coarse_stage: float = 1.0  # mu_1 (Eq. 21) and the coarse stage's share of the G terms
-    fine_stage: float = 1.0  # mu_2
-    # Optional terms (0 disables them): not in the MIM-Net paper, each a config switch.
-    damsm: float = 0.0  # DAMSM word+sentence matching of the edited image and the target text
-    redescription: float = 0.0  # STREAM cross-entropy of the target caption from the edit
-    kl: float = 1.0  # MirrorGAN conditioning augmentation
-    stream: float = 10.0  # MirrorGAN redescription weight (lambda)
-    swap_localisation: float = 0.0  # BCE of the TLU map A to where colour swap repainted the input
-    swap_localisation_pool: str = "area"  # repainted map to A's grid: "area" (share of a cell) or "max" (any pixel)
-    swap_localisation_balance: bool = False  # repainted cells weigh as --colour_swap_area_reference scales them
-    pseudo_gt_normalised: bool = False  # sum A F / sum A instead of the paper's (1/HW) sum A F
-    rmt_as_fake: bool = False  # count G(I, random memory) among the discriminator's fakes
-    rmt_concentration: float = 0.0  # >0: Dirichlet draw; 0: the paper's uniform-then-normalised
+    reality: float = option(1.0, 'lambda_1: weight of L_G_r, the reality loss of the edit (Eq. 18)')
+    conformity: float = option(1.0, 'lambda_2: weight of L_G_t, the text conformity loss of the edit (Eq. 19)')
+    reconstruction: float = option(1.0, 'lambda_3, L_rec (Eq. 14)')
+    pseudo_gt: float = option(1.0, 'lambda_4, L_pgt (Eq. 15)')
+    randomised_memory: float = option(1.0, 'lambda_5, L_rmt (Eq. 16)')
+    coarse_stage: float = option(1.0, "mu_1 (Eq. 21) and the coarse stage's share of the G terms")
+    fine_stage: float = option(1.0, "mu_2 (Eq. 21) and the fine stage's share of the G terms")
+    damsm: float = option(0.0,
+        'Optional terms (0 disables them): not in the MIM-Net paper, each a config switch. DAMSM '
+        'word+sentence matching of the edited image and the target text')
+    redescription: float = option(0.0, 'STREAM cross-entropy of the target caption from the edit')
+    kl: float = option(1.0, 'MirrorGAN: weight of the conditioning augmentation KL term')
+    stream: float = option(10.0, 'MirrorGAN redescription weight (lambda)')
+    swap_localisation: float = option(0.0, 'BCE of the TLU map A to where colour swap repainted the input')
+    swap_localisation_pool: str = option("area",
+        'repainted map to A\'s grid: "area" (share of a cell) or "max" (any pixel)')
+    swap_localisation_balance: bool = option(False, 'repainted cells weigh as --colour_swap_area_reference scales them')
+    pseudo_gt_normalised: bool = option(False, "sum A F / sum A instead of the paper's (1/HW) sum A F")
+    rmt_as_fake: bool = option(False, "count G(I, random memory) among the discriminator's fakes")
+    rmt_concentration: float = option(0.0, ">0: Dirichlet draw; 0: the paper's uniform-then-normalised")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """The optimisation loop."""
 
-    model_dir: str = "runs/synthbirds"
-    g_learning_rate: float = 2e-4
-    d_learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    gradient_clip_norm: float = 0.0  # > 0: Adam's global_clipnorm on both optimizers (not in the paper)
-    lr_schedule: str = "constant"  # constant | cosine | step
-    lr_decay_steps: int = 0
-    lr_decay_rate: float = 0.5
-    epochs: int = 600
-    max_steps: int = 0  # 0: epochs decide
-    phase_schedule: str = "alternate"
-    reconstruction_steps: int = 0  # K for --phase_schedule=reconstruction_first
-    colour_swap: float = 0.0  # reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)
-    colour_swap_regions: int = 2  # at most this many repainted regions per image
-    colour_swap_threshold: float = 0.25  # colour distance to the seed pixel that joins a region ([-1, 1] units)
-    colour_swap_centre: float = 0.6  # seeds are drawn in the central fraction of each side
-    colour_swap_weight: float = 1.0  # L1 weight of repainted pixels (1: the plain mean)
-    colour_swap_colours: str = "random"  # new colours: "random" RGB, or "batch" (another training image's)
-    colour_swap_candidates: int = 1  # seeds tried per region; the smallest region (an object part) is repainted
-    colour_swap_min_area: float = 0.002  # a candidate region must cover this much of the image (after erosion)
-    colour_swap_max_area: float = 1.0  # a region covering more of the image than this is not repainted
-    colour_swap_area_reference: float = 0.0  # > 0: a smaller region's pixels weigh more, as if it had this area
-    colour_swap_unmix_edges: bool = False  # repaint a region's anti-aliased edge by the share of its colour
-    colour_swap_shading: str = "additive"  # "additive" (shift colours) or "multiplicative" (albedo x light)
-    colour_swap_described: str = ""  # a colour-name table: only regions whose colour the caption names are repainted
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    start_over_if_damaged: bool = False  # when --model_dir holds checkpoints and none restores, move them aside and train from step 0 (else stop with an error)
-    log_every: int = 50
-    image_log_every: int = 500
-    strategy: str = "auto"
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    seed: int = 0
-    progress: bool = True
-    # DAMSM pretraining (python -m mimnet_tf.pretrain_damsm writes ModelConfig.damsm_dir).
-    damsm_learning_rate: float = 2e-3
-    damsm_decay_per_epoch: float = 0.98
-    damsm_epochs: int = 600
-    damsm_steps: int = 0  # 0: damsm_epochs decide
+    model_dir: str = option("runs/synthbirds",
+        'Where the run keeps config.json, vocab.txt, checkpoints, summaries and its log; rerunning '
+        'the same command resumes from it.')
+    g_learning_rate: float = option(2e-4, 'Adam learning rate of the generator (the memory and text encoder included).')
+    d_learning_rate: float = option(2e-4, 'Adam learning rate of the discriminators.')
+    beta_1: float = option(0.5, 'Adam beta_1 of both optimizers.')
+    beta_2: float = option(0.999, 'Adam beta_2 of both optimizers.')
+    gradient_clip_norm: float = option(0.0, "> 0: Adam's global_clipnorm on both optimizers (not in the paper)")
+    lr_schedule: str = option("constant",
+        'Learning-rate schedule: constant, cosine (decays to 0 over the run) or step.')
+    lr_decay_steps: int = option(0, '--lr_schedule=step: steps between decays.')
+    lr_decay_rate: float = option(0.5, '--lr_schedule=step: factor of each decay.')
+    epochs: int = option(600, 'Training length in epochs when --max_steps is 0.')
+    max_steps: int = option(0, 'Training length in steps (0: --epochs decide).')
+    phase_schedule: str = option("alternate",
+        'How the two phases interleave: alternate (the paper: both every step), reconstruction_first '
+        '(--reconstruction_steps first), reconstruction_only, adversarial_only.')
+    reconstruction_steps: int = option(0, 'K for --phase_schedule=reconstruction_first')
+    colour_swap: float = option(0.0,
+        'reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)')
+    colour_swap_regions: int = option(2, 'at most this many repainted regions per image')
+    colour_swap_threshold: float = option(0.25, 'colour distance to the seed pixel that joins a region ([-1, 1] units)')
+    colour_swap_centre: float = option(0.6, 'seeds are drawn in the central fraction of each side')
+    colour_swap_weight: float = option(1.0, 'L1 weight of repainted pixels (1: the plain mean)')
+    colour_swap_colours: str = option("random", 'new colours: "random" RGB, or "batch" (another training image\'s)')
+    colour_swap_candidates: int = option(1, 'seeds tried per region; the smallest region (an object part) is repainted')
+    colour_swap_min_area: float = option(0.002, 'a candidate region must cover this much of the image (after erosion)')
+    colour_swap_max_area: float = option(1.0, 'a region covering more of the image than this is not repainted')
+    colour_swap_area_reference: float = option(0.0, "> 0: a smaller region's pixels weigh more, as if it had this area")
+    colour_swap_unmix_edges: bool = option(False, "repaint a region's anti-aliased edge by the share of its colour")
+    colour_swap_shading: str = option("additive", '"additive" (shift colours) or "multiplicative" (albedo x light)')
+    colour_swap_described: str = option("",
+        'a colour-name table: only regions whose colour the caption names are repainted')
+    checkpoint_every: int = option(500, 'Steps between checkpoints (one is also written at the end and on Ctrl-C).')
+    keep_checkpoints: int = option(3, 'Newest checkpoints kept in the model directory.')
+    start_over_if_damaged: bool = option(False,
+        'when --model_dir holds checkpoints and none restores, move them aside and train from step 0 '
+        '(else stop with an error)')
+    log_every: int = option(50, 'Steps between records of train_log.jsonl and the summaries.')
+    image_log_every: int = option(500, 'Steps between logged sample edits (0: none).')
+    strategy: str = option("auto",
+        'Distribution: auto, default (one device), mirrored (every local GPU) or multiworker '
+        '(TF_CONFIG).')
+    mixed_precision: bool = option(False, 'Train in mixed_float16 with loss scaling.')
+    jit_compile: bool = option(False, 'XLA-compile the training step (only without a distribution strategy).')
+    seed: int = option(0, "Seed of the initial weights and the training step's random draws.")
+    progress: bool = option(True, 'Show a progress bar on the console.')
+    damsm_learning_rate: float = option(2e-3,
+        'pretrain_damsm: Adam learning rate of the DAMSM (it writes --damsm_dir).')
+    damsm_decay_per_epoch: float = option(0.98, 'pretrain_damsm: learning-rate decay per epoch.')
+    damsm_epochs: int = option(600, 'pretrain_damsm: epochs of DAMSM pretraining when --damsm_steps is 0.')
+    damsm_steps: int = option(0, 'pretrain_damsm: training steps (0: --damsm_epochs decide).')
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-    checkpoint: str = ""
-    out: str = ""
-    batch_size: int = 1
-    variants: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
-    opset: int = 17
-    representative_samples: int = 32
-    overwrite: bool = False  # replace an existing export (never deleting files an export does not write)
-    int8_float_threshold: float = 0.3  # int8: ops whose sensitivity error exceeds it stay float (export/quantization.py)
-    check_cases: int = 64  # SynthBirds benchmark cases each export is scored on (0: skip)
-    check_examples: int = 16  # training examples each export's PSNR vs Keras is measured on
-    min_psnr: float = 35.0  # an export below this PSNR vs Keras (dB) is refused
-    max_accuracy_drop: float = 0.02  # an export whose attribute accuracy falls more below Keras' is refused
-    keep_failing: bool = False  # keep a refused export under its name (the exit code is still non-zero)
+    checkpoint: str = option("",
+        'Model directory written by `python -m mimnet_tf.train` (config.json, vocab.txt, '
+        'checkpoints/).')
+    out: str = option("", 'Output directory (SavedModel: a TF Serving version directory such as models/mimnet/1).')
+    batch_size: int = option(1, 'Static batch size of the TFLite model.')
+    variants: tuple[str, ...] = option(("fp32", "fp16", "dynamic", "int8"),
+        'Comma-separated TFLite variants among fp32, fp16, dynamic, int8.')
+    opset: int = option(17, 'The ONNX opset the export targets.')
+    representative_samples: int = option(32, 'Training examples calibrating the int8 TFLite model.')
+    overwrite: bool = option(False,
+        'Replace an existing export at --out. Its files that the new export does not write are kept '
+        "(a SavedModel folder's in <out>.replaced-<time>), never deleted.")
+    int8_float_threshold: float = option(0.3,
+        "int8: ops whose quantization error exceeds this share of their values' spread stay float "
+        '(inf: only REVERSE_SEQUENCE and DIV).')
+    check_cases: int = option(64, 'SynthBirds edit-benchmark cases each export is scored on against Keras (0: skip).')
+    check_examples: int = option(16, "Training examples each export's PSNR against Keras is measured on.")
+    min_psnr: float = option(35.0, 'Refuse an export whose edited image is below this PSNR against Keras (dB).')
+    max_accuracy_drop: float = option(0.02, "Refuse an export whose attribute accuracy is more than this below Keras'.")
+    keep_failing: bool = option(False, 'Keep a refused export under its usual name (the exit code is still 2).')
 
 
 @dataclasses.dataclass(frozen=True)

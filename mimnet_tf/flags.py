@@ -1,7 +1,7 @@
 """The shared absl flags of the entry points, generated from the config dataclasses.
 
 Every field of DataConfig, ModelConfig, LossWeights and TrainConfig is a flag of the same name,
-with the field's default and, as help, the comment written beside the field in config.py. A
+with the field's default and, as help, the text the field declares (`config.option`). A
 name that two sections share (`image_size`, `max_words`, `seed`) is one flag feeding both, so a
 run cannot train a 64 px model on 128 px data by accident.
 
@@ -15,8 +15,6 @@ Entry points call `define_flags()` at import and `config_from_flags(flags.FLAGS)
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import re
 from typing import Iterable
 
 from absl import flags
@@ -30,23 +28,6 @@ SECTIONS = (
     ("loss", config_lib.LossWeights),
     ("train", config_lib.TrainConfig),
 )
-
-_COMMENT = re.compile(r"^\s+(\w+)\s*:[^=#]*=[^#]*#\s*(.+?)\s*$")
-
-
-def _field_comments(kind) -> dict[str, str]:
-    """`name -> comment` for fields written `name: type = default  # comment` in config.py."""
-    try:
-        source = inspect.getsource(kind)
-    except (OSError, TypeError):  # e.g. a frozen app without sources: plain help then
-        return {}
-    comments = {}
-    for line in source.splitlines():
-        match = _COMMENT.match(line)
-        if match:
-            comments[match.group(1)] = match.group(2)
-    return comments
-
 
 def _scalar_type(field: dataclasses.Field, default):
     """bool / int / float / str of a field (annotations are strings: `from __future__`)."""
@@ -65,12 +46,11 @@ def flag_specs() -> dict[str, tuple[type, object, str, tuple[str, ...]]]:
     """
     specs: dict[str, tuple[type, object, str, tuple[str, ...]]] = {}
     for section, kind in SECTIONS:
-        comments = _field_comments(kind)
         defaults = kind()
         for field in dataclasses.fields(kind):
             default = getattr(defaults, field.name)
             kind_of_value = _scalar_type(field, default)
-            help_text = comments.get(field.name, "") or f"{kind.__name__}.{field.name}"
+            help_text = field.metadata["help"]
             if field.name in specs:
                 known_type, known_default, known_help, readers = specs[field.name]
                 if (known_type, known_default) != (kind_of_value, default):

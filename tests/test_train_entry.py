@@ -31,8 +31,8 @@ def test_every_config_field_is_one_flag():
     assert shared == {"image_size", "max_words", "seed"}
     values = parse()
     assert "one value for: data, model" in values["image_size"].help
-    assert values["memory_size"].help == "ModelConfig.memory_size"  # no comment beside it in config.py
-    assert "lambda_3" in values["reconstruction"].help  # the comment beside the field
+    assert values["memory_size"].help == "N, the memory's slots (Eq. 1-3)."  # the field's own help
+    assert "lambda_3" in values["reconstruction"].help
     assert mimnet_flags.config_from_flags(values) == config_lib.RunConfig()  # defaults are the configs'
 
 
@@ -158,3 +158,17 @@ def test_a_model_made_with_a_removed_switch_is_refused_by_name(tmp_path):
     path.write_text(json.dumps(values))
     with pytest.raises(ValueError, match="fine_tlu=True: this switch was removed"):
         config_lib.RunConfig.load(str(path))
+
+
+def test_every_config_field_declares_the_help_its_flag_shows():
+    """Help comes from the field itself (config.option), never a placeholder: every flag of every
+    section says in words what it does."""
+    import dataclasses
+
+    for kind in (config_lib.DataConfig, config_lib.ModelConfig, config_lib.LossWeights, config_lib.TrainConfig,
+                 config_lib.ExportConfig):
+        for field in dataclasses.fields(kind):
+            text = field.metadata.get("help", "")
+            assert len(text.split()) >= 3 and text != f"{kind.__name__}.{field.name}", (kind.__name__, field.name)
+    specs = mimnet_flags.flag_specs()
+    assert specs["unknown_word_rate"][2].startswith("Training captions:")
