@@ -33,6 +33,19 @@ _MAX_TRAILERS = 64
 _DRAIN_FACTOR = 4  # a declared body up to this many times the limit is read and dropped (see HttpError)
 
 
+def drain_oversized(rfile, length: int, limit: int) -> None:
+    """Reads and drops an announced body of `length` bytes over `limit` when it is at most
+    _DRAIN_FACTOR times the limit, so the client can read the 413 answer (closing with unread
+    data would reset the connection under it); a larger one is left for the close."""
+    if length > _DRAIN_FACTOR * limit:
+        return
+    while length > 0:
+        chunk = rfile.read(min(length, 1 << 16))
+        if not chunk:
+            break
+        length -= len(chunk)
+
+
 class HttpError(Exception):
     """A request refused at the HTTP level, with its status code; the connection is closed after it."""
 
@@ -135,14 +148,7 @@ class BoundedHandler(http.server.BaseHTTPRequestHandler):
             return self._read_chunked(limit)
         if length > limit:
             self.close_connection = True
-            # Reading (and dropping) a moderately oversized body lets the client read the answer;
-            # closing with unread data would reset the connection under it. Past that, just close.
-            if length <= _DRAIN_FACTOR * limit:
-                while length > 0:
-                    chunk = self.rfile.read(min(length, 1 << 16))
-                    if not chunk:
-                        break
-                    length -= len(chunk)
+            drain_oversized(self.rfile, length, limit)
             raise HttpError(413, f"request body of {self.headers['Content-Length'].strip()} bytes exceeds the limit "
                                  f"of {limit} bytes")
         body = self.rfile.read(length)

@@ -27,13 +27,13 @@ import threading
 from mimnet_tf import images as image_io
 from mimnet_tf.data.text import CaptionError
 from mimnet_tf.editor import Editor, describe_caption
+from mimnet_tf.serving.bounded_http import drain_oversized
 
 STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
                 "/app.js": ("app.js", "text/javascript; charset=utf-8"),
                 "/style.css": ("style.css", "text/css; charset=utf-8")}
 # The page's own files and the data: URLs of its results, nothing else.
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'"
-_DRAIN_FACTOR = 4  # an oversized body up to this many times the limit is read and dropped, so the browser sees the 413
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,12 +160,7 @@ def make_handler(editor: Editor, config: WebConfig):
             limit = config.max_upload_bytes
             if length > limit:
                 self.close_connection = True
-                if length <= _DRAIN_FACTOR * limit:  # else just close: not worth reading
-                    while length > 0:
-                        chunk = self.rfile.read(min(length, 1 << 16))
-                        if not chunk:
-                            break
-                        length -= len(chunk)
+                drain_oversized(self.rfile, length, limit)  # so the browser sees the 413
                 raise RequestError(413, f"the upload is {int(self.headers['Content-Length']):,} bytes, over the "
                                         f"limit of {limit:,} (--max_upload_bytes); pick a smaller picture")
             return self.rfile.read(length)
