@@ -8,8 +8,9 @@
 JSON follows TF Serving: bytes travel as {"b64": "..."}; outputs whose names end in `_bytes` come
 back base64-encoded the same way; the row format ("instances") answers "predictions", the
 columnar format ("inputs") answers "outputs"; an error is HTTP 4xx/5xx with {"error": message}.
-Like TF Serving, the body is read as JSON whatever its Content-Type (`curl -d` sends
-application/x-www-form-urlencoded). Every malformed body is a 400; the transport's limits
+A predict body is JSON: without a Content-Type, as application/json, or as
+application/x-www-form-urlencoded (what `curl -d` sends); any other type (text/plain, a form
+upload) is refused with 415. Every malformed body is a 400; the transport's limits
 (size, time, connections, TLS) are serving/bounded_http.py's.
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ import numpy as np
 from mimnet_tf.serving import bounded_http
 from mimnet_tf.serving.servable import ServingError, TensorSpec, invalid, quote, quote_list
 
+# Content-Types a predict body may carry (none at all is accepted too).
+JSON_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>:predict|/metadata)?$")
 _HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -216,6 +219,11 @@ def make_handler(server):
         def do_POST(self):  # noqa: N802
             body = self.body_or_refusal()  # OSError (client gone, too slow) drops the connection
             if body is None:
+                return
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if content_type and content_type not in JSON_CONTENT_TYPES:
+                self._reply(415, {"error": f"Content-Type {quote(content_type)} is not JSON: send the body as "
+                                           "application/json"})
                 return
             try:
                 if self._route() != ":predict":

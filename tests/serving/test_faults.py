@@ -227,6 +227,17 @@ def test_every_malformed_body_is_a_400_naming_the_problem(served, headers, body,
     assert message in reply
 
 
+@pytest.mark.parametrize("content_type, status", [
+    ("text/plain", 415), ("multipart/form-data; boundary=x", 415),
+    ("application/json; charset=utf-8", 200), ("application/x-www-form-urlencoded", 200), ("", 200)])
+def test_a_body_that_is_not_sent_as_json_is_refused_with_415(served, content_type, status):
+    headers = f"Content-Type: {content_type}\r\n" if content_type else ""
+    reply = _post(served, _predict_body(), headers)
+    assert _status(reply) == status, reply[:300]
+    if status == 415:
+        assert b"is not JSON" in reply
+
+
 # ---- 4. stalled, trickling and vanishing clients ----
 
 
