@@ -114,10 +114,9 @@ def _tokenize_batch(batch, table, max_words: int, splitter: str, unknown_word_ra
     batch["caption"] = captions
     batch["mismatched_caption"] = mismatched
     if unknown_word_rate > 0 and position is not None:
-        words = text.split_tf(captions, 10 * max_words, splitter)
-        ids = words.with_flat_values(text.correct_tf(words.flat_values, table)[0])
+        ids = text.word_ids_tf(captions, table, 10 * max_words, splitter)
         ids = unknown_word_noise(ids, unknown_word_rate, _stateless_seed(seed, position[0], 4))[:, :max_words]
-        batch["token_ids"] = tf.cast(ids.to_tensor(default_value=text.PAD_ID, shape=[None, max_words]), tf.int32)
+        batch["token_ids"] = text.padded_ids_tf(ids, max_words)
     else:
         batch["token_ids"] = text.tokenize_tf(captions, table, max_words, splitter)
     batch["mismatched_token_ids"] = text.tokenize_tf(mismatched, table, max_words, splitter)

@@ -254,10 +254,20 @@ def tokenize_tf(captions, table, max_words: int, splitter: str = "core"):
         max_words: the fixed sequence length.
         splitter: "core" (tf.strings only, for SavedModels) or "tf_text" (tensorflow-text).
     """
+    return padded_ids_tf(word_ids_tf(captions, table, max_words, splitter), max_words)
+
+
+def word_ids_tf(captions, table, max_words: int, splitter: str = "core"):
+    """string (batch,) -> ragged int64 ids (batch, <= max_words), typos corrected (`tokenize_tf`
+    before padding, for a pipeline that changes the words first)."""
+    words = split_tf(captions, max_words, splitter)
+    return words.with_flat_values(correct_tf(words.flat_values, table)[0])
+
+
+def padded_ids_tf(ids, max_words: int):
+    """Ragged ids (batch, <= max_words) -> int32 (batch, max_words), padded with PAD_ID."""
     import tensorflow as tf
 
-    words = split_tf(captions, max_words, splitter)
-    ids = words.with_flat_values(correct_tf(words.flat_values, table)[0])
     return tf.cast(ids.to_tensor(default_value=PAD_ID, shape=[None, max_words]), tf.int32)
 
 
@@ -325,5 +335,4 @@ def read_tf(captions, table, max_words: int):
         joined = tf.strings.reduce_join(words.with_flat_values(values), axis=1, separator=" ")
         return tf.strings.strip(tf.strings.regex_replace(joined, " +", " "))
 
-    dense = words.with_flat_values(ids).to_tensor(default_value=PAD_ID, shape=[None, max_words])
-    return tf.cast(dense, tf.int32), spaced(pairs), spaced(unknown)
+    return padded_ids_tf(words.with_flat_values(ids), max_words), spaced(pairs), spaced(unknown)
