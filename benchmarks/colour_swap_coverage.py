@@ -2,7 +2,7 @@
 
     python benchmarks/colour_swap_coverage.py --coverage_scenes=512 --coverage_size=64
 
-Colour swap (mimnet_tf/training/recolour.py) finds its regions from the image alone: seeds in the
+Colour swap (mimnet_tf/models/recolour.py) finds its regions from the image alone: seeds in the
 central part of the image, the smallest of K candidate regions. A part it rarely repaints on its
 own is a part whose colour the generator rarely has to read from the caption, and at test time
 it copies that part. For each setting, on training scenes with the recipe's other colour-swap
@@ -40,7 +40,7 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
     images whose repainted pixels are mostly outside the bird}}."""
     from mimnet_tf.data.synthbirds import render as rendering
     from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
-    from mimnet_tf.training.recolour import draws_per_region, recolour_regions
+    from mimnet_tf.models.recolour import draws_per_region, recolour_regions
 
     scenes = [rendering.sample_scene(0, "train", index) for index in range(num)]
     renders = [rendering.render(scene, size) for scene in scenes]

@@ -3,7 +3,7 @@ repainted image to the re-render of the same scene with that part's colour chang
 
     python benchmarks/colour_swap_realism.py --num=150 --size=64
 
-Colour swap (mimnet_tf/training/recolour.py) must produce inputs that look like a bird of
+Colour swap (mimnet_tf/models/recolour.py) must produce inputs that look like a bird of
 another colour; anything that gives the old colour away (a ring of the old colour at the part's
 anti-aliased edge, shading the repaint got wrong) lets the generator rebuild the image without
 reading the caption, and it then copies its input at test time. For each scene one part (in
@@ -39,7 +39,7 @@ def measure(num: int, size: int, threshold: float, settings=SETTINGS) -> dict:
     """{setting: {"edge": L1, "core": L1, "unchanged": L1, "edge_unswapped": L1}}."""
     from mimnet_tf.data.synthbirds import render as rendering
     from mimnet_tf.data.synthbirds.palette import COLOUR_NAMES, COLOURABLE_PARTS
-    from mimnet_tf.training.recolour import DRAWS_PER_REGION, recolour_regions
+    from mimnet_tf.models.recolour import DRAWS_PER_REGION, recolour_regions
 
     rng = np.random.default_rng(0)
     errors = {name: {"edge": [], "core": [], "unchanged": [], "edge_unswapped": []} for name in settings}

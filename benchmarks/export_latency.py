@@ -96,7 +96,7 @@ def litert_runner(path: str, threads: int, xnnpack: bool = True):
     """(image, token_ids) -> outputs in the LiteRT interpreter, with or without its default XNNPACK."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from mimnet_tf.serving.tflite_edit import LiteRTModel
+    from mimnet_tf.exported_model import LiteRTModel
 
     if xnnpack:
         return LiteRTModel(path, threads).run
@@ -162,7 +162,8 @@ def benchmark_size(size: int, model_dir: str, root: str, config: BenchmarkConfig
     """Exports every format of one model at `size` and measures it; returns table rows."""
     from mimnet_tf.config import RunConfig
     from mimnet_tf.export import common, verify
-    from mimnet_tf.models.builder import CONFIG_FILENAME, load_generator
+    from mimnet_tf.models.builder import load_generator
+    from mimnet_tf.models.model_dir import CONFIG_FILENAME
 
     trained = load_generator(model_dir, image_size=size)
     trained_size = RunConfig.load(os.path.join(model_dir, CONFIG_FILENAME)).data.image_size

@@ -78,7 +78,7 @@ def main(argv):
     from mimnet_tf.generate_lib import generate_images
     from mimnet_tf.metrics.attribute_probe import CHANCE, AttributeProbe
     from mimnet_tf.metrics.statistics import format_table, write_results
-    from mimnet_tf.models.builder import damsm_from_dir
+    from mimnet_tf.models.damsm import damsm_from_dir
 
     config = mimnet_flags.config_from_flags(FLAGS)
     if config.model.model != "mirrorgan" or config.data.dataset != "synthbirds":

@@ -47,7 +47,7 @@ def checkpoints(model_dir: str) -> list[tuple[int, str]]:
     """(step, prefix) of every checkpoint kept in `model_dir`, oldest first."""
     import tensorflow as tf
 
-    from mimnet_tf.models.builder import CHECKPOINT_SUBDIR
+    from mimnet_tf.models.model_dir import CHECKPOINT_SUBDIR
 
     state = tf.train.get_checkpoint_state(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     prefixes = list(state.all_model_checkpoint_paths) if state else []

@@ -15,6 +15,7 @@ import numpy as np
 from mimnet_tf.export import signatures
 from mimnet_tf.data import text
 from mimnet_tf.images import to_model_range
+from mimnet_tf.models.model_dir import ModelDir
 
 
 def load_checkpoint(model_dir: str):
@@ -31,11 +32,8 @@ def load_checkpoint(model_dir: str):
 
 def model_kind(model_dir: str) -> str:
     """"mimnet" or "mirrorgan", from the model directory's config.json ("mimnet" if unreadable)."""
-    from mimnet_tf.config import RunConfig
-    from mimnet_tf.models.builder import CONFIG_FILENAME
-
-    path = os.path.join(model_dir or "", CONFIG_FILENAME)
-    return RunConfig.load(path).model.model if os.path.exists(path) else "mimnet"
+    directory = ModelDir(model_dir or "")
+    return directory.config().model.model if directory.has_config() else "mimnet"
 
 
 def map_size(trained) -> int:

@@ -23,22 +23,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mimnet_tf.data import text
-
-IMAGE = "image"
-TOKEN_IDS = "token_ids"
-EDITED_IMAGE = "edited_image"
-LOCALISATION_MAP = "localisation_map"
-IMAGE_BYTES = "image_bytes"
-TEXT = "text"
-EDITED_IMAGE_BYTES = "edited_image_bytes"
-LOCALISATION_MAP_BYTES = "localisation_map_bytes"
-CORRECTED_WORDS = "corrected_words"
-UNKNOWN_WORDS = "unknown_words"
-
-EDIT = "edit"
-EDIT_TENSORS = "edit_tensors"
-SERVING_DEFAULT = "serving_default"
-SERVE_TAG = "serve"
+from mimnet_tf.exported_model import (  # noqa: F401 - the names every export writes, read as signatures.X
+    CORRECTED_WORDS, EDIT, EDIT_TENSORS, EDITED_IMAGE, EDITED_IMAGE_BYTES, IMAGE, IMAGE_BYTES, LOCALISATION_MAP,
+    LOCALISATION_MAP_BYTES, SERVE_TAG, SERVING_DEFAULT, TEXT, TOKEN_IDS, UNKNOWN_WORDS)
 
 # The heat-map colour stops of mimnet_tf.images.heat_map (black-blue-red-yellow-white).
 _HEAT_STOPS = ((0, 0, 0), (40, 40, 200), (220, 40, 40), (250, 220, 40), (255, 255, 255))

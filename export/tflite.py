@@ -29,6 +29,7 @@ from typing import Optional
 import tensorflow as tf
 
 from mimnet_tf import files
+from mimnet_tf.exported_model import LiteRTModel
 from mimnet_tf.export import common, quantization, signatures, verify
 from mimnet_tf.config import ExportConfig
 
@@ -173,8 +174,6 @@ def _reject_sensitivity(folder: str) -> str:
 
 def tflite_runner(path: str):
     """(image, token_ids) -> outputs with the LiteRT interpreter (the one the apps use)."""
-    from mimnet_tf.serving.tflite_edit import LiteRTModel
-
     model = LiteRTModel(path)
     return model.run
 

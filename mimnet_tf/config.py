@@ -18,7 +18,7 @@ MODELS = ("mimnet", "mirrorgan")
 PHASE_SCHEDULES = ("alternate", "reconstruction_first", "reconstruction_only", "adversarial_only")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 LR_SCHEDULES = ("constant", "cosine", "step")
-# the values of --colour_swap_colours and --colour_swap_shading (also checked by training/recolour.py)
+# the values of --colour_swap_colours and --colour_swap_shading (also checked by models/recolour.py)
 COLOUR_SWAP_COLOURS = ("random", "batch")
 COLOUR_SWAP_SHADINGS = ("additive", "multiplicative")
 # the values of --colour_swap_described: which colour names a caption's colour words are read with

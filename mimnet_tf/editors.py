@@ -23,8 +23,10 @@ from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
+from mimnet_tf import exported_model
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
+from mimnet_tf.exported_model import LiteRTModel
 
 EXPORT_KINDS = "a SavedModel directory (saved_model.pb), a TF Serving base directory of numbered versions, or a .tflite file"
 
@@ -183,19 +185,17 @@ class SavedModelEditor(ModelEditor):
     def __init__(self, path: str, name: str = ""):
         import tensorflow as tf
 
-        from mimnet_tf.export import signatures
-
         self.path = path
         loaded = tf.saved_model.load(path)
-        if signatures.EDIT_TENSORS not in loaded.signatures:
-            raise ValueError(f"{path}: the SavedModel has no {signatures.EDIT_TENSORS!r} signature "
+        if exported_model.EDIT_TENSORS not in loaded.signatures:
+            raise ValueError(f"{path}: the SavedModel has no {exported_model.EDIT_TENSORS!r} signature "
                              f"(found {sorted(loaded.signatures)}); export it with python -m mimnet_tf.export.saved_model")
         self._loaded = loaded  # keeps the variables alive
-        self._function = loaded.signatures[signatures.EDIT_TENSORS]
+        self._function = loaded.signatures[exported_model.EDIT_TENSORS]
         specs = self._function.structured_input_signature[1]
-        self.image_size = int(specs[signatures.IMAGE].shape[1])
-        self.max_words = int(specs[signatures.TOKEN_IDS].shape[1])
-        static_batch = specs[signatures.IMAGE].shape[0]
+        self.image_size = int(specs[exported_model.IMAGE].shape[1])
+        self.max_words = int(specs[exported_model.TOKEN_IDS].shape[1])
+        static_batch = specs[exported_model.IMAGE].shape[0]
         self.batch_size = int(static_batch) if static_batch is not None else None
         self.vocab = text.Vocabulary.load(os.path.join(path, "assets", text.VOCAB_FILENAME))
         self.name = name or self.name
@@ -203,11 +203,9 @@ class SavedModelEditor(ModelEditor):
     def _run(self, model_images, token_ids):
         import tensorflow as tf
 
-        from mimnet_tf.export import signatures
-
         outputs = self._function(image=tf.constant(model_images, tf.float32), token_ids=tf.constant(token_ids, tf.int32))
-        return {"edited": outputs[signatures.EDITED_IMAGE].numpy(),
-                "localisation_map": outputs[signatures.LOCALISATION_MAP].numpy()}
+        return {"edited": outputs[exported_model.EDITED_IMAGE].numpy(),
+                "localisation_map": outputs[exported_model.LOCALISATION_MAP].numpy()}
 
 
 class RunnerEditor(ModelEditor):
@@ -240,8 +238,6 @@ class LiteRTEditor(RunnerEditor):
     name = "tflite"
 
     def __init__(self, path: str, name: str = "", num_threads: int = 1):
-        from mimnet_tf.serving.tflite_edit import LiteRTModel
-
         self.path = path
         self.model = LiteRTModel(path, num_threads)
         vocab_file = self.model.metadata.get("vocab_file", text.VOCAB_FILENAME)

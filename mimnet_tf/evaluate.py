@@ -40,10 +40,11 @@ PROGRAM = "evaluate"
 
 def data_config(model_dir: str) -> tuple:
     """(DataConfig, damsm_dir of the run): the run's config.json, with the data flags given here on top."""
-    from mimnet_tf.config import DataConfig, RunConfig
+    from mimnet_tf.config import DataConfig
+    from mimnet_tf.models.model_dir import ModelDir
 
     if model_dir:
-        run = RunConfig.load(os.path.join(model_dir, "config.json"))
+        run = ModelDir(model_dir).config()
         data, damsm_dir = run.data, run.model.damsm_dir
     else:
         data, damsm_dir = DataConfig(), ""

@@ -26,8 +26,8 @@ import numpy as np
 
 from mimnet_tf import images as image_io
 from mimnet_tf.config import DataConfig
-from mimnet_tf.data import text
 from mimnet_tf.metrics import similarity, statistics
+from mimnet_tf.models.model_dir import ModelDir
 
 COLUMNS = ("method", "IS", "Sim", "Diff", "MP", "FID", "R-precision")
 FORMATS = {"IS": ".2f", "FID": ".2f"}
@@ -92,13 +92,12 @@ class DamsmScorer:
     def __init__(self, damsm_dir: str):
         import tensorflow as tf
 
-        from mimnet_tf.config import RunConfig
-        from mimnet_tf.models.builder import CONFIG_FILENAME, damsm_from_dir
+        from mimnet_tf.models.damsm import damsm_from_dir
 
         self.damsm_dir = damsm_dir
         self.damsm = damsm_from_dir(damsm_dir)
-        self.vocab = text.Vocabulary.load(damsm_dir)
-        run = RunConfig.load(os.path.join(damsm_dir, CONFIG_FILENAME))
+        self.vocab = ModelDir(damsm_dir).vocab()
+        run = ModelDir(damsm_dir).config()
         self.image_size = run.data.image_size
         self.max_words = run.data.max_words
         self._image = tf.function(lambda x: self.damsm.image_encoder(x)["global"], reduce_retracing=True)

@@ -1,6 +1,6 @@
 """DAMSM pretraining: the text encoder MIM-Net starts from, and the encoders of Sim/R-precision.
 
-Writes `<damsm_dir>/{config.json, vocab.txt, checkpoints/, damsm_log.jsonl}`; `builder.damsm_from_dir`
+Writes `<damsm_dir>/{config.json, vocab.txt, checkpoints/, damsm_log.jsonl}`; `models.damsm.damsm_from_dir`
 reads it back. Settings follow AttnGAN: Adam lr 2e-3 decayed x0.98 per epoch, RNN gradients
 clipped at 0.25, gammas (4, 5, 10).
 """
@@ -18,10 +18,10 @@ from mimnet_tf.config import RunConfig
 from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.metrics.similarity import r_precision
-from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
+from mimnet_tf.models import checkpointing
+from mimnet_tf.models.checkpointing import layer_variables, optimizer_variables
 from mimnet_tf.models.damsm import DAMSM
-from mimnet_tf.training import checkpointing
-from mimnet_tf.training.checkpointing import layer_variables
+from mimnet_tf.models.model_dir import with_vocab
 
 
 def build_damsm(config: RunConfig, vocab_size: int) -> DAMSM:
@@ -36,8 +36,6 @@ def damsm_checkpoint(damsm: DAMSM, optimizer=None) -> tf.train.Checkpoint:
     children = {"text_encoder": layer_variables(damsm.text_encoder),
                 "image_encoder": layer_variables(damsm.image_encoder)}
     if optimizer is not None:
-        from mimnet_tf.training.checkpointing import optimizer_variables
-
         children["optimizer"] = optimizer_variables(optimizer)
     return tf.train.Checkpoint(**children)
 
@@ -73,8 +71,7 @@ def pretrain_damsm(config: RunConfig, log=print) -> dict:
     optimizer.build(damsm.trainable_variables)
 
     checkpoint = damsm_checkpoint(damsm, optimizer)
-    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "DAMSM", log,
-                                                        CONFIG_FILENAME, CHECKPOINT_SUBDIR)
+    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "DAMSM", log)
     step_fn = tf.function(damsm.train_step)
     dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
     log_path = os.path.join(out_dir, "damsm_log.jsonl")

@@ -20,9 +20,10 @@ import tensorflow as tf
 from mimnet_tf.config import RunConfig
 from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import Vocabulary
-from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
+from mimnet_tf.models import checkpointing
+from mimnet_tf.models.damsm import damsm_from_dir
+from mimnet_tf.models.model_dir import with_vocab
 from mimnet_tf.models.stream import STREAM, build_stream, decoder_sequences, stream_checkpoint
-from mimnet_tf.training import checkpointing
 
 LOG_FILENAME = "stream_log.jsonl"
 SUMMARY_FILENAME = "stream_summary.json"
@@ -66,8 +67,6 @@ def initialise_encoder(stream: STREAM, config: RunConfig, options: StreamPretrai
         return options.encoder_weights
     if not (options.encoder_from_damsm and config.model.damsm_dir):
         return "scratch"
-    from mimnet_tf.models.builder import damsm_from_dir
-
     backbone = damsm_from_dir(config.model.damsm_dir, vocab).image_encoder.backbone
     if (backbone.base_channels, backbone.downsample) != (stream.backbone.base_channels, stream.backbone.downsample):
         log(f"The DAMSM in {config.model.damsm_dir} has another image pyramid (base_channels={backbone.base_channels}, "
@@ -138,8 +137,7 @@ def pretrain_stream(config: RunConfig, options: StreamPretrainConfig = StreamPre
     optimizer.build(stream.trainable_variables)
 
     checkpoint = stream_checkpoint(stream, optimizer)
-    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "STREAM", log,
-                                                        CONFIG_FILENAME, CHECKPOINT_SUBDIR)
+    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "STREAM", log)
     step_fn = tf.function(stream.train_step)
     dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
     log_path = os.path.join(out_dir, LOG_FILENAME)

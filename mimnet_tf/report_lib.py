@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from mimnet_tf import images as image_io
+from mimnet_tf.models.model_dir import ModelDir
 
 COLUMNS = ("source", "target text", "coarse", "fine", "TLU map", "ground truth")
 HTML_FILENAME = "index.html"
@@ -319,11 +320,11 @@ def curves_from_events(log_dir: str) -> dict[str, list]:
 
 def training_curves(model_dir: str) -> tuple[str, dict[str, list]]:
     """(where they came from, series): the JSON-lines log, else the TensorBoard events, else none."""
-    from mimnet_tf.training.summaries import JSONL_FILENAME, LOG_SUBDIR
+    from mimnet_tf.training.summaries import LOG_SUBDIR
 
     series = curves_from_jsonl(model_dir)
     if series:
-        return os.path.join(model_dir, JSONL_FILENAME), series
+        return ModelDir(model_dir).log_path, series
     log_dir = os.path.join(model_dir, LOG_SUBDIR)
     if os.path.isdir(log_dir):
         series = curves_from_events(log_dir)

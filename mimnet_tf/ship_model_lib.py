@@ -6,6 +6,7 @@ import shutil
 from typing import Callable
 
 from mimnet_tf import files
+from mimnet_tf.models.model_dir import LOG_FILENAME, SUMMARY_FILENAME, ModelDir
 
 SUBSET_FILENAME = "benchmark_subset.json"
 # 1,000 cases (~1,650 changed parts) put the attribute accuracy's standard error near 0.007;
@@ -14,16 +15,15 @@ BENCHMARK_CASES = 1000
 # A shipped model's table: its test cases, once, in every phrasing the benchmark has.
 SHIP_SPLIT = "test"
 SHIP_PHRASINGS = ("template", "held_out", "no_bird", "typo")
-LOG_FILES = ("train_log.jsonl", "train_summary.json")
+LOG_FILES = (LOG_FILENAME, SUMMARY_FILENAME)
 
 
 def write_generator_checkpoint(trained, out_dir: str) -> str:
     """Writes `out_dir/checkpoints/ckpt-<step>` holding only the generator's variables."""
-    from mimnet_tf.models.builder import CHECKPOINT_SUBDIR
-    from mimnet_tf.training.checkpointing import save_generator
+    from mimnet_tf.models.checkpointing import save_generator
 
     step = int(os.path.basename(trained.checkpoint_path).rsplit("-", 1)[-1])
-    return save_generator(trained.generator, os.path.join(out_dir, CHECKPOINT_SUBDIR), step)
+    return save_generator(trained.generator, ModelDir(out_dir).checkpoint_dir, step)
 
 
 def subset_scores(result: dict) -> dict:
@@ -52,11 +52,10 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
     a killed run leaves no half-shipped model. An existing non-empty `out` is refused.
     """
     from mimnet_tf.export.common import load_checkpoint
-    from mimnet_tf.models.builder import CONFIG_FILENAME
 
     if not out:
         raise ValueError("--out is required: the directory of the shipped model")
-    if os.path.exists(os.path.join(out, CONFIG_FILENAME)):
+    if ModelDir(out).has_config():
         raise FileExistsError(f"--out={out} already holds a model; remove it first")
     if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
         raise FileExistsError(f"--out={out} exists and is not an empty folder: ship into a new one")
@@ -64,9 +63,9 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
     relative: list[str] = []
 
     def write(folder: str) -> None:
-        shutil.copy(os.path.join(checkpoint, CONFIG_FILENAME), folder)
+        shutil.copy(ModelDir(checkpoint).config_path, folder)
         trained.vocab.save(folder)
-        paths = [os.path.join(folder, CONFIG_FILENAME), write_generator_checkpoint(trained, folder)]
+        paths = [ModelDir(folder).config_path, write_generator_checkpoint(trained, folder)]
         for name in LOG_FILES:
             if os.path.exists(os.path.join(checkpoint, name)):
                 paths.append(shutil.copy(os.path.join(checkpoint, name), folder))

@@ -17,6 +17,7 @@ import numpy as np
 from mimnet_tf.config import DataConfig, LossWeights, ModelConfig, RunConfig, TrainConfig
 from mimnet_tf.data import records, text
 from mimnet_tf.images import encode_png
+from mimnet_tf.models.model_dir import ModelDir, with_vocab
 
 COLOURS = ("red", "blue", "green", "white", "black", "yellow")
 PARTS = ("wings", "crown", "belly", "tail")
@@ -74,9 +75,9 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
     import tensorflow as tf
 
     from mimnet_tf.data import pipeline
-    from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, build_mimnet, with_vocab
+    from mimnet_tf.models.builder import build_mimnet
+    from mimnet_tf.models.checkpointing import training_checkpoint
     from mimnet_tf.train_lib import learning_rate_schedules, make_optimizers
-    from mimnet_tf.training.checkpointing import training_checkpoint
 
     config = tiny_run_config(prepared_dir, model_dir, image_size, **overrides)
     keras.utils.set_random_seed(config.train.seed)  # the same weights whatever ran before in the process
@@ -93,9 +94,9 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
         for _ in range(train_steps):
             step(next(batches))
     os.makedirs(model_dir, exist_ok=True)
-    config.save(os.path.join(model_dir, "config.json"))
+    config.save(ModelDir(model_dir).config_path)
     vocab.save(model_dir)
     checkpoint = training_checkpoint(model, g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep=1)
+    manager = tf.train.CheckpointManager(checkpoint, ModelDir(model_dir).checkpoint_dir, max_to_keep=1)
     manager.save(checkpoint_number=int(model.step_counter.numpy()))
     return config, model

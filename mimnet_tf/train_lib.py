@@ -24,6 +24,7 @@ from mimnet_tf import config as config_lib
 from mimnet_tf import files
 from mimnet_tf.config import DataConfig, RunConfig, TrainConfig
 from mimnet_tf.data import records, text
+from mimnet_tf.models.model_dir import ModelDir, with_vocab
 
 SAMPLE_IMAGES = 4  # examples in the fixed batch of edits logged to TensorBoard
 SYNTHBIRDS_EDIT_CASES = 200
@@ -196,15 +197,15 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
     the model section (and the image size and caption length that shape it) and the vocabulary
     may not.
     """
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
+    directory = ModelDir(model_dir)
+    if not directory.has_config():
         return
-    if os.path.exists(os.path.join(model_dir, text.VOCAB_FILENAME)) and \
+    if os.path.exists(directory.vocab_path) and \
             load_vocabulary(model_dir, "the model directory's").words != vocab.words:
         raise SetupError(f"{model_dir} holds a model trained with another vocabulary than "
                          f"{config.data.resolved_prepared_dir}: choose a new --model_dir")
     try:
-        previous = RunConfig.load(path)
+        previous = directory.config()
     except ValueError as error:
         raise SetupError(str(error)) from None
     changed = [f"--{name}: {old!r} -> {new!r}" for name, old, new in
@@ -221,11 +222,10 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
 def write_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
     """config.json + vocab.txt: what edit/export/evaluate rebuild the model from (each replaced
     in one rename, so a killed trainer leaves the old file or the new one)."""
-    from mimnet_tf.models.builder import CONFIG_FILENAME
-
+    directory = ModelDir(model_dir)
     os.makedirs(model_dir, exist_ok=True)
-    config.save(os.path.join(model_dir, CONFIG_FILENAME))
-    with files.replaced_file(os.path.join(model_dir, text.VOCAB_FILENAME)) as temporary:
+    config.save(directory.config_path)
+    with files.replaced_file(directory.vocab_path) as temporary:
         vocab.save(temporary)
 
 
@@ -351,7 +351,7 @@ class Training:
         summary.update(replicas=self.strategy.num_replicas_in_sync, strategy=type(self.strategy).__name__,
                        parameters=parameter_counts(self.model))
         if self.chief:
-            files.write_json(os.path.join(self.config.train.model_dir, "train_summary.json"), summary, indent=2,
+            files.write_json(ModelDir(self.config.train.model_dir).summary_path, summary, indent=2,
                              sort_keys=True, default=str)
         return summary
 
@@ -388,7 +388,6 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
     import tensorflow as tf
 
     from mimnet_tf.data import pipeline
-    from mimnet_tf.models.builder import with_vocab
     from mimnet_tf.training import loop, model_dir_lock
 
     vocab = load_vocabulary(config.data.resolved_prepared_dir, "the prepared data's")

@@ -2,7 +2,7 @@
 
 The server (gRPC and REST) hands `Servable.validate` numpy inputs keyed by signature input
 names; every problem becomes a `ServingError` with a gRPC status code and a message naming the
-input. Content checks follow the export's tensor names (export/signatures.py): `image_bytes` must
+input. Content checks follow the export's tensor names (mimnet_tf/exported_model.py): `image_bytes` must
 decode as PNG/JPEG/GIF/BMP within the pixel limit, `text` must carry a vocabulary word (the same
 rule and message as `mimnet_tf.data.text.check_caption`), `token_ids` must be valid ids, `image`
 finite. Requests are checked one by one *before* batching, so a bad request never reaches (or
@@ -18,7 +18,7 @@ import re
 import grpc
 import numpy as np
 
-from mimnet_tf.export import signatures
+from mimnet_tf import exported_model
 from mimnet_tf import images
 from mimnet_tf.data import text
 
@@ -128,9 +128,9 @@ def read_signature_defs(version_dir: str) -> dict:
     with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
         saved_model.ParseFromString(f.read())
     for meta_graph in saved_model.meta_graphs:
-        if signatures.SERVE_TAG in meta_graph.meta_info_def.tags:
+        if exported_model.SERVE_TAG in meta_graph.meta_info_def.tags:
             return {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
-    raise ValueError(f"{version_dir}: no MetaGraph tagged {signatures.SERVE_TAG!r}")
+    raise ValueError(f"{version_dir}: no MetaGraph tagged {exported_model.SERVE_TAG!r}")
 
 
 class Servable:
@@ -157,15 +157,15 @@ class Servable:
         vocab_path = os.path.join(version_dir, "assets", text.VOCAB_FILENAME)
         self.vocab = text.Vocabulary.load(vocab_path) if os.path.exists(vocab_path) else None
         # Captions are checked on the words the model keeps (the first max_words).
-        tensors = self.inputs.get(signatures.EDIT_TENSORS, {})
-        self.max_words = tensors[signatures.TOKEN_IDS].shape[1] if signatures.TOKEN_IDS in tensors else None
-        self._model = tf.saved_model.load(version_dir, tags=[signatures.SERVE_TAG])
+        tensors = self.inputs.get(exported_model.EDIT_TENSORS, {})
+        self.max_words = tensors[exported_model.TOKEN_IDS].shape[1] if exported_model.TOKEN_IDS in tensors else None
+        self._model = tf.saved_model.load(version_dir, tags=[exported_model.SERVE_TAG])
         self._functions = {key: self._model.signatures[key] for key in self.signature_defs}
 
     # ---- checks ----
 
     def signature(self, signature_name: str) -> str:
-        key = signature_name or signatures.SERVING_DEFAULT
+        key = signature_name or exported_model.SERVING_DEFAULT
         if key not in self.signature_defs:
             raise invalid(f"Serving signature name: {quote(key)} not found in signature def; "
                           f"available: {', '.join(sorted(self.signature_defs))}")
@@ -216,19 +216,19 @@ class Servable:
         return key, inputs
 
     def _check_content(self, alias: str, value: np.ndarray) -> np.ndarray:
-        if alias == signatures.IMAGE_BYTES:
+        if alias == exported_model.IMAGE_BYTES:
             value = np.array([_as_bytes(alias, v) for v in value.reshape(-1)], dtype=object).reshape(value.shape)
             for i, data in enumerate(value.reshape(-1)):
                 self._check_image(f"{alias}[{i}]", data)
-        elif alias == signatures.TEXT:
+        elif alias == exported_model.TEXT:
             value = np.array([_as_bytes(alias, v) for v in value.reshape(-1)], dtype=object).reshape(value.shape)
             for i, data in enumerate(value.reshape(-1)):
                 self._check_caption(f"{alias}[{i}]", data)
-        elif alias == signatures.TOKEN_IDS:
+        elif alias == exported_model.TOKEN_IDS:
             size = len(self.vocab) if self.vocab is not None else None
             if np.any(value < 0) or (size is not None and np.any(value >= size)):
                 raise invalid(f"input {alias!r}: ids must lie in [0, {size}) (the vocabulary size)")
-        elif alias == signatures.IMAGE:
+        elif alias == exported_model.IMAGE:
             if not np.all(np.isfinite(value)):
                 raise invalid(f"input {alias!r}: values must be finite (images in [-1, 1])")
         return value
@@ -308,9 +308,9 @@ def _first_line(message: str) -> str:
 def _example(alias: str, spec: TensorSpec, vocab) -> np.ndarray:
     """A valid batch-1 input for warm-up."""
     shape = tuple(1 if d is None else d for d in spec.shape)
-    if alias == signatures.IMAGE_BYTES:
+    if alias == exported_model.IMAGE_BYTES:
         return np.array([images.encode_png(np.full((16, 16, 3), 128, np.uint8))], dtype=object)
-    if alias == signatures.TEXT:
+    if alias == exported_model.TEXT:
         word = vocab.words[2] if vocab is not None and len(vocab) > 2 else "a"
         return np.array([word.encode("utf-8")], dtype=object)
     if spec.dtype == object:

@@ -12,7 +12,6 @@ numpy and Pillow, as on a device.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 
@@ -20,60 +19,7 @@ import numpy as np
 
 from mimnet_tf import files, images
 from mimnet_tf.data.text import Vocabulary
-
-
-def metadata_path(model_path: str) -> str:
-    return os.path.splitext(model_path)[0] + ".json"
-
-
-class LiteRTModel:
-    """A TFLite file run through its one signature with the LiteRT interpreter.
-
-    Args:
-        model_path: the .tflite file; its metadata JSON must sit beside it.
-
-    `run(image float32 (B, S, S, 3), token_ids int32 (B, L))` -> dict(edited_image, localisation_map).
-    """
-
-    def __init__(self, model_path: str, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        if not os.path.isfile(model_path):
-            raise FileNotFoundError(f"--model={model_path}: no such file (a .tflite written by mimnet_tf.export.tflite)")
-        meta_file = metadata_path(model_path)
-        if not os.path.isfile(meta_file):
-            raise FileNotFoundError(f"{meta_file} is missing: mimnet_tf.export.tflite writes it beside each model")
-        with open(meta_file, encoding="utf-8") as f:
-            self.metadata = json.load(f)
-        self.interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
-        signature_list = self.interpreter.get_signature_list()
-        if len(signature_list) != 1:
-            raise ValueError(f"{model_path}: expected one signature, found {sorted(signature_list)}")
-        self.signature_key = next(iter(signature_list))
-        self.runner = self.interpreter.get_signature_runner(self.signature_key)
-        self.input_names = [t["name"] for t in self.metadata["inputs"]]
-        self.output_names = [t["name"] for t in self.metadata["outputs"]]
-        found = signature_list[self.signature_key]
-        if sorted(found["inputs"]) != sorted(self.input_names) or sorted(found["outputs"]) != sorted(self.output_names):
-            raise ValueError(f"{model_path}: signature {found} does not match the metadata tensors "
-                             f"{self.input_names} -> {self.output_names}")
-
-    @property
-    def image_size(self) -> int:
-        return int(self.metadata["image_size"])
-
-    @property
-    def max_words(self) -> int:
-        return int(self.metadata["max_words"])
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.metadata["inputs"][0]["shape"][0])
-
-    def run(self, image: np.ndarray, token_ids: np.ndarray) -> dict:
-        image_name, ids_name = self.input_names
-        outputs = self.runner(**{image_name: np.asarray(image, np.float32), ids_name: np.asarray(token_ids, np.int32)})
-        return {name: outputs[name] for name in self.output_names}
+from mimnet_tf.exported_model import LiteRTModel
 
 
 @dataclasses.dataclass

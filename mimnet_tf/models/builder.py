@@ -1,28 +1,24 @@
-"""Building models from a RunConfig, and loading trained ones from a model directory.
-
-A model directory (written by `python -m mimnet_tf.train`) holds:
-- `config.json`: the RunConfig of the run (so edit/export/evaluate rebuild the same model);
-- `vocab.txt`: the vocabulary the model was trained with;
-- `checkpoints/`: `tf.train.CheckpointManager` files (model, both optimizers, step).
+"""Building a MIM-Net from a RunConfig, and loading a trained generator from a model directory
+(its layout: models/model_dir.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
 
 from mimnet_tf.config import INITIALISATION_FIELDS, RunConfig, model_differences
 from mimnet_tf.data.text import VOCAB_FILENAME, Vocabulary
-from mimnet_tf.training.checkpoint_files import checkpoint_files, newest_checkpoint
-from mimnet_tf.training.checkpointing import layer_variables, restore_generator
-from mimnet_tf.training.colour_names import vocabulary_colours
-
-CONFIG_FILENAME = "config.json"
-CHECKPOINT_SUBDIR = "checkpoints"
-DAMSM_CHECKPOINT = "damsm"
+from mimnet_tf.models.checkpoint_files import checkpoint_files
+from mimnet_tf.models.checkpointing import restore_generator
+from mimnet_tf.models.colour_names import vocabulary_colours
+from mimnet_tf.models.damsm import damsm_from_dir
+from mimnet_tf.models.generator import MIMNetGenerator
+from mimnet_tf.models.mimnet import MIMNet
+from mimnet_tf.models.model_dir import CHECKPOINT_SUBDIR, CONFIG_FILENAME, ModelDir, with_vocab
+from mimnet_tf.models.stream import stream_from_dir
 
 
 class TrainedGenerator(NamedTuple):
@@ -30,13 +26,6 @@ class TrainedGenerator(NamedTuple):
     vocab: Vocabulary
     config: RunConfig
     checkpoint_path: str
-
-
-def with_vocab(config: RunConfig, vocab: Vocabulary) -> RunConfig:
-    """The config with ModelConfig.vocab_size / image_size / max_words taken from data and vocab."""
-    model = dataclasses.replace(config.model, vocab_size=len(vocab), image_size=config.data.image_size,
-                                max_words=config.data.max_words)
-    return dataclasses.replace(config, model=model)
 
 
 def load_word_vectors(path: str, vocab: Vocabulary, embed_dim: int, seed: int = 0) -> tuple[np.ndarray, int]:
@@ -68,47 +57,14 @@ def load_word_vectors(path: str, vocab: Vocabulary, embed_dim: int, seed: int = 
     return matrix, found
 
 
-def damsm_from_dir(damsm_dir: str, vocab: Optional[Vocabulary] = None):
-    """Loads a DAMSM written by `pretrain_damsm` (config.json + vocab.txt + checkpoint)."""
-    from mimnet_tf.models.damsm import DAMSM
-
-    config_path = os.path.join(damsm_dir, CONFIG_FILENAME)
-    if not os.path.exists(config_path):
-        raise FileNotFoundError(
-            f"No pretrained DAMSM in {damsm_dir} (expected {CONFIG_FILENAME}, {VOCAB_FILENAME} and a checkpoint). "
-            "Write one with: python -m mimnet_tf.pretrain_damsm --flagfile=configs/<dataset>.flags")
-    run = RunConfig.load(config_path)
-    damsm_vocab = Vocabulary.load(damsm_dir)
-    if vocab is not None and damsm_vocab.words != vocab.words:
-        raise ValueError(f"The DAMSM in {damsm_dir} was trained with another vocabulary than this run's: "
-                         "pretrain it on the same prepared data.")
-    m = run.model
-    damsm = DAMSM(len(damsm_vocab), m.embed_dim, m.text_dim, m.base_channels, m.feature_downsample, name="damsm")
-    size = run.data.image_size
-    damsm({"image": tf.zeros((1, size, size, 3)), "token_ids": tf.ones((1, run.data.max_words), tf.int32)})
-    path = tf.train.latest_checkpoint(os.path.join(damsm_dir, CHECKPOINT_SUBDIR))
-    if path is None:
-        raise FileNotFoundError(f"No DAMSM checkpoint in {os.path.join(damsm_dir, CHECKPOINT_SUBDIR)}")
-    status = tf.train.Checkpoint(text_encoder=layer_variables(damsm.text_encoder),
-                                 image_encoder=layer_variables(damsm.image_encoder)).restore(path)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-    damsm.trainable = False
-    return damsm
-
-
 def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
     """A MIMNet for training, with pretrained parts loaded as the config asks."""
-    from mimnet_tf.models.mimnet import MIMNet
-
     config = with_vocab(config, vocab)
     damsm = None
     if config.model.damsm_dir:
         damsm = damsm_from_dir(config.model.damsm_dir, vocab)
     redescriber = None
     if config.loss.redescription > 0:
-        from mimnet_tf.models.stream import stream_from_dir
-
         redescriber = stream_from_dir(config.model.stream_dir, vocab)
     colour_words = None
     if config.train.colour_swap_described:
@@ -145,9 +101,9 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
         load_image_encoder_weights(model.generator, config.model.image_encoder_weights)
         log(f"Image encoder initialised from {config.model.image_encoder_weights}")
     if config.model.generator_init_dir:
-        own = config.train.model_dir and checkpoint_files(os.path.join(config.train.model_dir, CHECKPOINT_SUBDIR))
+        own = config.train.model_dir and checkpoint_files(ModelDir(config.train.model_dir).checkpoint_dir)
         if own:  # a resumed run: its own checkpoint replaces the weights anyway
-            log(f"--generator_init_dir not read: resuming from {os.path.join(config.train.model_dir, CHECKPOINT_SUBDIR)}")
+            log(f"--generator_init_dir not read: resuming from {ModelDir(config.train.model_dir).checkpoint_dir}")
         else:
             path = init_generator_from(model.generator, config.model.generator_init_dir, config.model, vocab)
             log(f"Generator initialised from {path}")
@@ -167,14 +123,14 @@ def init_generator_from(generator, model_dir: str, model_config, vocab: Vocabula
         FileNotFoundError: `model_dir` has no config, vocabulary or checkpoint.
         ValueError: its vocabulary or architecture differs from this model's (named).
     """
-    config_path = os.path.join(model_dir, CONFIG_FILENAME)
-    path = newest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
-    if not os.path.exists(config_path) or not path:
+    source_dir = ModelDir(model_dir)
+    path = source_dir.newest_checkpoint()
+    if not source_dir.has_config() or not path:
         raise FileNotFoundError(f"--generator_init_dir={model_dir}: expected a model directory written by "
                                 f"mimnet_tf.train ({CONFIG_FILENAME}, {VOCAB_FILENAME}, {CHECKPOINT_SUBDIR}/)")
-    if Vocabulary.load(model_dir).words != vocab.words:
+    if source_dir.vocab().words != vocab.words:
         raise ValueError(f"--generator_init_dir={model_dir}: trained with another vocabulary than this run's")
-    source = RunConfig.load(config_path).model
+    source = source_dir.config().model
     changed = [f"--{name}: {there!r} there, {here!r} here"
                for name, there, here in model_differences(source, model_config, ignore=_SIZE_FREE_FIELDS)]
     if changed:
@@ -199,18 +155,17 @@ def load_generator(model_dir: str, checkpoint: str = "", image_size: int = 0) ->
     `image_size` (0: the trained size) builds it for another size: no generator weight depends on
     the image size (the same reason --generator_init_dir loads 64 px weights into a 128 px run).
     """
-    from mimnet_tf.models.generator import MIMNetGenerator
-
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"Model directory not found: {model_dir} (a --model_dir written by mimnet_tf.train)")
-    config = RunConfig.load(os.path.join(model_dir, CONFIG_FILENAME))
+    directory = ModelDir(model_dir)
+    config = directory.config()
     if image_size:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=image_size))
-    vocab = Vocabulary.load(model_dir)
+    vocab = directory.vocab()
     config = with_vocab(config, vocab)
-    path = checkpoint or newest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    path = checkpoint or directory.newest_checkpoint()
     if not path:
-        raise FileNotFoundError(f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_SUBDIR)}: train first")
+        raise FileNotFoundError(f"No checkpoint in {directory.checkpoint_dir}: train first")
     generator = MIMNetGenerator(config.model, name="generator")
     generator.build()
     restore_generator(generator, path)

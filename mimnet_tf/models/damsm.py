@@ -8,13 +8,18 @@ features into the text space.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
 
 from mimnet_tf import losses
+from mimnet_tf.data.text import VOCAB_FILENAME, Vocabulary
 from mimnet_tf.layers.image_encoder import ImageEncoder
 from mimnet_tf.layers.text_encoder import TextEncoder
+from mimnet_tf.models.checkpointing import layer_variables
+from mimnet_tf.models.model_dir import CONFIG_FILENAME, ModelDir
 
 
 @keras.saving.register_keras_serializable(package="mimnet_tf")
@@ -130,3 +135,30 @@ class DAMSM(keras.Model):
         return {"vocab_size": self.vocab_size, "embed_dim": self.embed_dim, "text_dim": self.text_dim,
                 "base_channels": self.base_channels, "downsample": self.downsample, "gammas": self.gammas,
                 "rnn_clip_norm": self.rnn_clip_norm, "name": self.name}
+
+
+def damsm_from_dir(damsm_dir: str, vocab: Optional[Vocabulary] = None):
+    """Loads a DAMSM written by `pretrain_damsm` (config.json + vocab.txt + checkpoint)."""
+    directory = ModelDir(damsm_dir)
+    if not directory.has_config():
+        raise FileNotFoundError(
+            f"No pretrained DAMSM in {damsm_dir} (expected {CONFIG_FILENAME}, {VOCAB_FILENAME} and a checkpoint). "
+            "Write one with: python -m mimnet_tf.pretrain_damsm --flagfile=configs/<dataset>.flags")
+    run = directory.config()
+    damsm_vocab = directory.vocab()
+    if vocab is not None and damsm_vocab.words != vocab.words:
+        raise ValueError(f"The DAMSM in {damsm_dir} was trained with another vocabulary than this run's: "
+                         "pretrain it on the same prepared data.")
+    m = run.model
+    damsm = DAMSM(len(damsm_vocab), m.embed_dim, m.text_dim, m.base_channels, m.feature_downsample, name="damsm")
+    size = run.data.image_size
+    damsm({"image": tf.zeros((1, size, size, 3)), "token_ids": tf.ones((1, run.data.max_words), tf.int32)})
+    path = tf.train.latest_checkpoint(directory.checkpoint_dir)
+    if path is None:
+        raise FileNotFoundError(f"No DAMSM checkpoint in {directory.checkpoint_dir}")
+    status = tf.train.Checkpoint(text_encoder=layer_variables(damsm.text_encoder),
+                                 image_encoder=layer_variables(damsm.image_encoder)).restore(path)
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+    damsm.trainable = False
+    return damsm

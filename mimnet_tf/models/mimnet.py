@@ -22,7 +22,7 @@ from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
 from mimnet_tf.models.gan import GANModel
 from mimnet_tf.models.generator import MIMNetGenerator
-from mimnet_tf.training import recolour
+from mimnet_tf.models import recolour
 
 RECONSTRUCTION = "reconstruction"
 ADVERSARIAL = "adversarial"

@@ -34,7 +34,11 @@ from mimnet_tf.images import to_unit_range
 from mimnet_tf.layers.glam_generator import MirrorGANGenerator
 from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.stage_discriminator import StageDiscriminator, downsamples_for
+from mimnet_tf.models.checkpointing import restore_generator
+from mimnet_tf.models.damsm import damsm_from_dir
 from mimnet_tf.models.gan import GANModel
+from mimnet_tf.models.model_dir import ModelDir, with_vocab
+from mimnet_tf.models.stream import stream_from_dir
 
 # Purposes of the stateless random streams (one per kind of draw).
 NOISE_STREAM = 1
@@ -236,9 +240,6 @@ def build_mirrorgan(config: RunConfig, vocab: Vocabulary, log=print) -> MirrorGA
         FileNotFoundError: a directory the config names holds no pretrained model.
         ValueError: the pretrained parts do not fit (another vocabulary or text width).
     """
-    from mimnet_tf.models.builder import damsm_from_dir, with_vocab
-    from mimnet_tf.models.stream import stream_from_dir
-
     config = with_vocab(config, vocab)
     damsm = damsm_from_dir(config.model.damsm_dir, vocab) if config.model.damsm_dir else None
     stream = stream_from_dir(config.model.stream_dir, vocab) if config.loss.stream > 0 else None
@@ -287,21 +288,19 @@ def load_mirrorgan(model_dir: str, checkpoint: str = "") -> TrainedMirrorGAN:
         FileNotFoundError: no model directory, config or checkpoint.
         ValueError: the directory holds another model (config.json says --model=mimnet).
     """
-    from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
-    from mimnet_tf.training.checkpointing import restore_generator
-
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"Model directory not found: {model_dir} (a --model_dir written by "
                                 "python -m mimnet_tf.train --model=mirrorgan)")
-    config = RunConfig.load(os.path.join(model_dir, CONFIG_FILENAME))
+    directory = ModelDir(model_dir)
+    config = directory.config()
     if config.model.model != "mirrorgan":
         raise ValueError(f"{model_dir} holds a --model={config.model.model} run, not a MirrorGAN: text-to-image "
                          "generation needs a model trained with --model=mirrorgan")
-    vocab = Vocabulary.load(model_dir)
+    vocab = directory.vocab()
     config = with_vocab(config, vocab)
-    path = checkpoint or tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    path = checkpoint or tf.train.latest_checkpoint(directory.checkpoint_dir)
     if not path:
-        raise FileNotFoundError(f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_SUBDIR)}: train first")
+        raise FileNotFoundError(f"No checkpoint in {directory.checkpoint_dir}: train first")
     generator = build_generator(config.model)
     restore_generator(generator, path)
     return TrainedMirrorGAN(generator, vocab, config, path)

@@ -22,7 +22,6 @@ images it scores: that is how the redescription loss trains a generator.
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import keras
@@ -34,6 +33,8 @@ from mimnet_tf import losses
 from mimnet_tf.data.text import PAD_ID, Vocabulary
 from mimnet_tf.layers.image_encoder import ImageEncoder
 from mimnet_tf.layers.text_encoder import token_mask
+from mimnet_tf.models.checkpointing import layer_variables, optimizer_variables
+from mimnet_tf.models.model_dir import CONFIG_FILENAME, ModelDir
 
 MAX_LENGTH = 20  # the longest sequence the decoder runs: L + 1 <= MAX_LENGTH
 BATCH_NORM_MOMENTUM = 0.9  # moving statistics settle within a short pretraining
@@ -187,7 +188,7 @@ def build_stream(model_config, image_size: Optional[int] = None) -> STREAM:
     size = image_size or model_config.image_size
     if model_config.vocab_size < 2:
         raise ValueError(f"ModelConfig.vocab_size={model_config.vocab_size}: set it from the vocabulary first "
-                         "(models.builder.with_vocab)")
+                         "(models.model_dir.with_vocab)")
     stream = STREAM(model_config.vocab_size, model_config.stream_embed_dim, model_config.stream_hidden_dim,
                     model_config.base_channels, model_config.feature_downsample, name="stream")
     stream.build_all(size, model_config.max_words)
@@ -196,8 +197,6 @@ def build_stream(model_config, image_size: Optional[int] = None) -> STREAM:
 
 def stream_checkpoint(stream: STREAM, optimizer=None) -> tf.train.Checkpoint:
     """The explicit-variable checkpoint of a STREAM (batch-norm statistics included)."""
-    from mimnet_tf.training.checkpointing import layer_variables, optimizer_variables
-
     children = {"stream": layer_variables(stream)}
     if optimizer is not None:
         children["optimizer"] = optimizer_variables(optimizer)
@@ -215,24 +214,21 @@ def stream_from_dir(stream_dir: str, vocab: Optional[Vocabulary] = None) -> STRE
         FileNotFoundError: no pretrained STREAM there (the message gives the command).
         ValueError: another vocabulary.
     """
-    from mimnet_tf.config import RunConfig
-    from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
-
-    config_path = os.path.join(stream_dir or "", CONFIG_FILENAME)
-    if not stream_dir or not os.path.exists(config_path):
+    directory = ModelDir(stream_dir or "")
+    if not stream_dir or not directory.has_config():
         raise FileNotFoundError(
             f"No pretrained STREAM captioner in {stream_dir or '(empty --stream_dir)'} (expected {CONFIG_FILENAME}, "
             "vocab.txt and checkpoints/). Pretrain one on the same prepared data with: python -m "
             "mimnet_tf.pretrain_stream --flagfile=configs/<dataset>.flags --stream_dir=DIR, then pass --stream_dir=DIR")
-    stream_vocab = Vocabulary.load(stream_dir)
+    stream_vocab = directory.vocab()
     if vocab is not None and stream_vocab.words != vocab.words:
         raise ValueError(f"The STREAM in {stream_dir} was trained with another vocabulary than this run's: "
                          "pretrain it on the same prepared data.")
-    run = with_vocab(RunConfig.load(config_path), stream_vocab)
+    run = directory.run_config(stream_vocab)
     stream = build_stream(run.model, run.data.image_size)
-    path = tf.train.latest_checkpoint(os.path.join(stream_dir, CHECKPOINT_SUBDIR))
+    path = tf.train.latest_checkpoint(directory.checkpoint_dir)
     if path is None:
-        raise FileNotFoundError(f"No STREAM checkpoint in {os.path.join(stream_dir, CHECKPOINT_SUBDIR)}: "
+        raise FileNotFoundError(f"No STREAM checkpoint in {directory.checkpoint_dir}: "
                                 "pretraining did not finish; run python -m mimnet_tf.pretrain_stream again")
     status = stream_checkpoint(stream).restore(path)
     status.expect_partial()

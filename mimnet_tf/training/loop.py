@@ -20,7 +20,6 @@ not depend on the device layout.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import signal
 import tempfile
@@ -31,10 +30,11 @@ from typing import Callable, Optional
 import tensorflow as tf
 from tqdm import tqdm
 
-from mimnet_tf.models.builder import CHECKPOINT_SUBDIR
-from mimnet_tf.training import checkpoint_files, summaries
-from mimnet_tf.training.checkpoint_files import CheckpointMismatchError, NoRestorableCheckpointError  # noqa: F401
-from mimnet_tf.training.checkpointing import training_checkpoint
+from mimnet_tf.models import checkpoint_files
+from mimnet_tf.models.checkpoint_files import CheckpointMismatchError, NoRestorableCheckpointError  # noqa: F401
+from mimnet_tf.models.checkpointing import training_checkpoint
+from mimnet_tf.models.model_dir import ModelDir
+from mimnet_tf.training import summaries
 from mimnet_tf.training.strategy import is_chief, task_id
 
 
@@ -310,7 +310,7 @@ def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy:
     total = total_steps(config, steps_per_epoch)
     chief = is_chief(strategy)
     model.global_batch_size = int(global_batch_size)
-    checkpoint_dir = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
+    checkpoint_dir = ModelDir(config.model_dir).checkpoint_dir
     say = log if chief else (lambda _: None)
     checkpoint = training_checkpoint(model, g_optimizer=getattr(model, "g_optimizer", None),
                                      d_optimizer=getattr(model, "d_optimizer", None))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-LOCK_FILENAME = "train.lock"
+from mimnet_tf.models.model_dir import ModelDir
 _held: dict[str, int] = {}  # lock file path -> open descriptor (closing it would release the lock)
 
 
@@ -27,7 +27,7 @@ def lock_model_dir(model_dir: str) -> str:
         ModelDirLockedError: naming the directory and the pid of the process holding it.
     """
     os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(os.path.realpath(model_dir), LOCK_FILENAME)
+    path = ModelDir(model_dir).lock_path
     if path in _held:
         return path
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

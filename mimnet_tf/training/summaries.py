@@ -26,9 +26,9 @@ from keras import ops
 
 from mimnet_tf import files
 from mimnet_tf.images import to_unit_range
+from mimnet_tf.models.model_dir import ModelDir
 
 LOG_SUBDIR = os.path.join("logs", "train")
-JSONL_FILENAME = "train_log.jsonl"
 
 
 def json_safe(value):
@@ -44,7 +44,7 @@ def json_safe(value):
 
 def read_train_log(model_dir: str) -> list[dict]:
     """The records of `<model_dir>/train_log.jsonl` (empty when the run logged nothing yet)."""
-    path = os.path.join(model_dir, JSONL_FILENAME)
+    path = ModelDir(model_dir).log_path
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as f:
@@ -54,7 +54,7 @@ def read_train_log(model_dir: str) -> list[dict]:
 def drop_records_after(model_dir: str, step: int) -> int:
     """Removes the records of steps after `step` from train_log.jsonl (a resumed run re-runs and
     re-logs them); the file is replaced in one rename. Returns how many were dropped."""
-    path = os.path.join(model_dir, JSONL_FILENAME)
+    path = ModelDir(model_dir).log_path
     if not os.path.exists(path):
         return 0
     with open(path, encoding="utf-8") as f:
@@ -91,7 +91,7 @@ class TrainingLog:
         if enabled:
             os.makedirs(model_dir, exist_ok=True)
             self._writer = tf.summary.create_file_writer(os.path.join(model_dir, LOG_SUBDIR))
-            self._jsonl = open(os.path.join(model_dir, JSONL_FILENAME), "a", encoding="utf-8")
+            self._jsonl = open(ModelDir(model_dir).log_path, "a", encoding="utf-8")
 
     def scalars(self, step: int, losses: dict, images_per_second: Optional[float], elapsed: float,
                 extra: Optional[dict] = None) -> dict:

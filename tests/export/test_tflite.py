@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mimnet_tf.export import common, tflite
-from mimnet_tf.serving.tflite_edit import LiteRTModel
+from mimnet_tf.exported_model import LiteRTModel
 
 pytestmark = pytest.mark.slow
 

@@ -176,7 +176,7 @@ def test_build_mimnet_initialises_the_embedding_from_word_vectors(tmp_path):
 
 
 def _save_generator_dir(model_dir, config, model):
-    from mimnet_tf.training.checkpointing import save_generator
+    from mimnet_tf.models.checkpointing import save_generator
 
     os.makedirs(model_dir, exist_ok=True)
     config.save(os.path.join(model_dir, "config.json"))

@@ -19,7 +19,7 @@ from mimnet_tf import testing
 from mimnet_tf.data import records
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.images import encode_png
-from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
+from mimnet_tf.models.model_dir import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
 from mimnet_tf.pretrain_damsm_lib import build_damsm, damsm_checkpoint
 from mimnet_tf.pretrain_stream_lib import StreamPretrainConfig, pretrain_stream
 

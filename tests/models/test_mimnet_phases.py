@@ -413,7 +413,7 @@ def test_loss_weight_ablations_drop_their_terms(model, batch):
      "colour_swap_shading": "multiplicative", "colour_swap_area_reference": 0.5},
 ], ids=["colour_swap", "colour_swap_batch_candidates", "colour_swap_unmix_multiplicative_area"])
 def test_colour_switches_train_and_drop_the_pseudo_ground_truth(model, batch, train):
-    """Colour swap (training/recolour.py via MIMNet._colour_swap) runs a reconstruction step; with
+    """Colour swap (models/recolour.py via MIMNet._colour_swap) runs a reconstruction step; with
     probability 1 every example's input is repainted, so its image features are no pseudo ground
     truth and L_pgt is 0, while L_rec is not."""
     with switched(model, (RECONSTRUCTION,), train=train):
@@ -432,7 +432,7 @@ def test_colour_switches_train_and_drop_the_pseudo_ground_truth(model, batch, tr
 
 
 def test_colour_swap_flags_reach_the_recolouring(model, batch, monkeypatch):
-    """Every --colour_swap_* setting is passed to training/recolour.py as given."""
+    """Every --colour_swap_* setting is passed to models/recolour.py as given."""
     seen = {}
     real = mimnet_lib.recolour.recolour_regions
 
@@ -455,7 +455,7 @@ def test_colour_swap_flags_reach_the_recolouring(model, batch, monkeypatch):
 def test_described_colour_swap_repaints_only_regions_of_colours_the_caption_names(model, batch):
     """--colour_swap_described: a caption with no colour word gets no repainted region (so a part
     the text does not name is never taught to change); one naming every colour trains as before."""
-    from mimnet_tf.training.colour_names import vocabulary_colours
+    from mimnet_tf.models.colour_names import vocabulary_colours
 
     words = ["<pad>", "<unk>", "a", "bird", "red", "green", "blue", "yellow", "black", "white"]
     train = {"colour_swap": 1.0, "colour_swap_candidates": 4, "colour_swap_described": "xkcd", "colour_swap_min_area": 0.0}

@@ -10,10 +10,11 @@ from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import CaptionError
 from mimnet_tf.generate_lib import INDEX_FILENAME, write_images
 from mimnet_tf.images import decode_image
-from mimnet_tf.models.builder import CHECKPOINT_SUBDIR, damsm_from_dir
+from mimnet_tf.models.damsm import damsm_from_dir
+from mimnet_tf.models.model_dir import CHECKPOINT_SUBDIR
 from mimnet_tf.models.gan import replica_rows
 from mimnet_tf.models.mirrorgan import MirrorGAN, build_mirrorgan, discriminator_loss, load_mirrorgan
-from mimnet_tf.training.checkpointing import training_checkpoint
+from mimnet_tf.models.checkpointing import training_checkpoint
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def synthbirds_config(data_dir: str, model_dir: str, **train):
 
 def model_state(model) -> dict:
     """{name: array} of everything a training checkpoint holds (layers, optimizers, step)."""
-    from mimnet_tf.training.checkpointing import layer_variables, optimizer_variables
+    from mimnet_tf.models.checkpointing import layer_variables, optimizer_variables
 
     state = {"step": np.asarray(model.step_counter.numpy())}
     for name, layer in model.checkpoint_layers().items():

@@ -19,7 +19,9 @@ import tensorflow as tf
 
 from mimnet_tf import flags as mimnet_flags
 from mimnet_tf import train_lib
-from mimnet_tf.training import checkpoint_files, loop, model_dir_lock, summaries
+from mimnet_tf.models import checkpoint_files
+from mimnet_tf.models.model_dir import ModelDir
+from mimnet_tf.training import loop, model_dir_lock, summaries
 from tests.training import harness
 from tests.training.test_loop import BATCH, checkpoint_bytes, checkpoint_numbers, toy_dataset, toy_model, train_config, \
     weights
@@ -167,7 +169,7 @@ def test_a_second_trainer_on_a_model_directory_stops_at_once_naming_the_first(ti
     config = harness.run_config(tiny_prepared, model_dir, max_steps=100, checkpoint_every=1)
     first, log_path = _train_process(config, tmp_path, "--sleep_after_checkpoint=60")
     try:
-        lock_file = os.path.join(model_dir, model_dir_lock.LOCK_FILENAME)
+        lock_file = ModelDir(model_dir).lock_path
         deadline = time.monotonic() + 120
         while not (os.path.exists(lock_file) and open(lock_file).read().strip() == str(first.pid)):
             assert first.poll() is None, harness.log_tail(log_path)

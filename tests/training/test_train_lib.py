@@ -20,7 +20,8 @@ from mimnet_tf.config import RunConfig
 from mimnet_tf.data import pipeline, text
 from mimnet_tf.models.builder import load_generator
 from mimnet_tf.training import loop, summaries
-from mimnet_tf.training.checkpointing import training_checkpoint
+from mimnet_tf.models.checkpointing import training_checkpoint
+from mimnet_tf.models.model_dir import ModelDir
 from tests.training import harness
 
 STEPS = 30
@@ -156,7 +157,7 @@ def test_nan_guard_keeps_the_last_checkpoint(reference):
     assert after == before  # same files, same bytes
     state = harness.checkpoint_state(os.path.join(folder, f"ckpt-{STEPS}"))
     assert all(np.all(np.isfinite(v)) for v in state.values() if v.dtype.kind == "f")
-    assert json.loads(open(os.path.join(model_dir, summaries.JSONL_FILENAME)).readlines()[-1])["non_finite"]
+    assert json.loads(open(ModelDir(model_dir).log_path).readlines()[-1])["non_finite"]
 
 
 def test_a_model_directory_refuses_another_architecture_but_not_other_initial_weights(tmp_path):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf.training.recolour import DRAWS_PER_REGION, draws_per_region, recolour_regions
+from mimnet_tf.models.recolour import DRAWS_PER_REGION, draws_per_region, recolour_regions
 
 
 def _two_colour_image(size=16):
@@ -235,8 +235,8 @@ def test_a_shaded_synthbirds_part_keeps_its_colour_name(table):
     """The generic colour-name table names every SynthBirds colour, shaded as the renderer shades
     it, by the word its captions use (the table knows nothing of SynthBirds)."""
     from mimnet_tf.data.synthbirds.palette import PALETTE
-    from mimnet_tf.training.colour_names import vocabulary_colours
-    from mimnet_tf.training.recolour import named_colour
+    from mimnet_tf.models.colour_names import vocabulary_colours
+    from mimnet_tf.models.recolour import named_colour
 
     words = ["<pad>", "the", *PALETTE, "gray"]
     palette, colour_of_word = vocabulary_colours(table, words)

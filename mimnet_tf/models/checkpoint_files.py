@@ -28,11 +28,10 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from mimnet_tf import files
+from mimnet_tf.models.model_dir import PREFIX, checkpoint_files, newest_checkpoint  # noqa: F401 - this module's API too
 
-PREFIX = "ckpt"  # tf.train.CheckpointManager's default checkpoint_name
 STATE_FILENAME = "checkpoint"
 DAMAGED_SUFFIX = ".damaged"
-_PAIR_FILE = re.compile(rf"^{PREFIX}-(\d+)\.(index|data-(\d+)-of-(\d+))$")
 _INTERRUPTED_SAVE = re.compile(rf"^({PREFIX}-\d+_temp|{STATE_FILENAME}\.tmp[0-9a-f]+)$")
 
 
@@ -51,24 +50,6 @@ class DamagedCheckpointError(ValueError):
 def _first_line(error: BaseException) -> str:
     message = str(error).strip()
     return message.splitlines()[0][:300] if message else type(error).__name__
-
-
-def checkpoint_files(directory: str) -> dict[int, list[str]]:
-    """`{step: [file names of ckpt-<step>]}` in `directory` (.index and .data shards)."""
-    found: dict[int, list[str]] = {}
-    if os.path.isdir(directory):
-        for name in os.listdir(directory):
-            match = _PAIR_FILE.match(name)
-            if match:
-                found.setdefault(int(match.group(1)), []).append(name)
-    return found
-
-
-def newest_checkpoint(directory: str) -> Optional[str]:
-    """The prefix of the highest-step checkpoint in `directory` by its file names, or None (the
-    `checkpoint` file may be missing or garbage; a damaged newest one fails when restored)."""
-    steps = checkpoint_files(directory)
-    return os.path.join(directory, f"{PREFIX}-{max(steps)}") if steps else None
 
 
 def missing_file(prefix: str) -> Optional[str]:

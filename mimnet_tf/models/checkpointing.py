@@ -9,9 +9,12 @@ list). The same naming serves training (whole MIMNet + both optimizers + step) a
 """
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
-from mimnet_tf.training.checkpoint_files import restore_checked
+from mimnet_tf.models.checkpoint_files import restore_checked
+from mimnet_tf.models.model_dir import ModelDir
 
 
 class VariableSet(tf.Module):
@@ -86,7 +89,7 @@ def save_generator(generator, directory: str, step: int) -> str:
 
 
 def open_pretraining_dir(out_dir: str, config, vocab, checkpoint: tf.train.Checkpoint, optimizer, what: str,
-                         log=print, config_filename: str = "config.json", checkpoint_subdir: str = "checkpoints"):
+                         log=print):
     """Writes a pretraining directory's config and vocabulary and resumes its latest checkpoint.
 
     Used by the DAMSM and STREAM pretraining: a rerun of the same command continues from the
@@ -95,12 +98,11 @@ def open_pretraining_dir(out_dir: str, config, vocab, checkpoint: tf.train.Check
     Returns:
         (the CheckpointManager (2 kept), the step to start at).
     """
-    import os
-
+    directory = ModelDir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    config.save(os.path.join(out_dir, config_filename))
+    config.save(directory.config_path)
     vocab.save(out_dir)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, checkpoint_subdir), max_to_keep=2)
+    manager = tf.train.CheckpointManager(checkpoint, directory.checkpoint_dir, max_to_keep=2)
     start = 0
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
