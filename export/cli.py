@@ -9,7 +9,10 @@ import dataclasses
 import sys
 from typing import Callable
 
+from absl import app, flags
+
 from mimnet_tf.config import ExportConfig
+from mimnet_tf.export.verify import CheckConfig
 
 _DEFAULTS = ExportConfig()
 _HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(ExportConfig)}
@@ -41,8 +44,6 @@ def config_from_flags(flags, names) -> ExportConfig:
 
 def check_config(config: ExportConfig, skip_examples: int = 0):
     """The export checks' settings (export/verify.py) from the flags."""
-    from mimnet_tf.export.verify import CheckConfig
-
     return CheckConfig(cases=config.check_cases, examples=config.check_examples, min_psnr=config.min_psnr,
                        max_accuracy_drop=config.max_accuracy_drop, keep_failing=config.keep_failing,
                        skip_examples=skip_examples)
@@ -54,8 +55,6 @@ def run_entry_point(main: Callable[[ExportConfig], None], *names: str) -> None:
     A missing directory, a bad flag value or an output that cannot be written (it exists without
     --overwrite, or its folder is read-only) ends the program with one line on stderr, exit code 2.
     """
-    from absl import app, flags
-
     for name in names:
         _define(flags, name)
 

@@ -12,16 +12,15 @@ import os
 
 import numpy as np
 
+from mimnet_tf.data import pipeline, text
 from mimnet_tf.export import signatures
-from mimnet_tf.data import text
 from mimnet_tf.images import to_model_range
+from mimnet_tf.models.builder import load_generator
 from mimnet_tf.models.model_dir import ModelDir
 
 
 def load_checkpoint(model_dir: str):
     """A TrainedGenerator from a model directory written by training (one-line errors)."""
-    from mimnet_tf.models.builder import load_generator
-
     if not model_dir:
         raise ValueError("--checkpoint is required: a model directory written by `python -m mimnet_tf.train`")
     if not os.path.isdir(model_dir):
@@ -71,8 +70,6 @@ def parity_batches(trained, count: int, split: str = "test", seed: int = 0) -> l
 
 
 def _prepared_batches(config, split: str, count: int) -> list[dict]:
-    from mimnet_tf.data import pipeline
-
     dataset = pipeline.make_dataset(config.data, split, training=False, batch_size=1, splitter="core")
     batches = []
     for batch in dataset.take(count):

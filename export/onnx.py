@@ -12,8 +12,8 @@ import os
 from typing import Optional
 
 from mimnet_tf import files
-from mimnet_tf.export import common, signatures, verify
 from mimnet_tf.config import ExportConfig
+from mimnet_tf.export import cli, common, signatures, verify
 
 MODEL_FILENAME = "mimnet.onnx"
 METADATA_FILENAME = "mimnet.json"
@@ -69,8 +69,6 @@ def written(path: str) -> dict[str, verify.Written]:
 
 
 def main(config: ExportConfig) -> None:
-    from mimnet_tf.export import cli
-
     if not config.out:
         raise ValueError("--out is required: the directory to write mimnet.onnx into")
     checks = cli.check_config(config)
@@ -84,8 +82,6 @@ def main(config: ExportConfig) -> None:
 
 
 def run() -> None:
-    from mimnet_tf.export import cli
-
     cli.run_entry_point(main, "checkpoint", "out", "opset", "overwrite", *cli.CHECK_FLAGS)
 
 

@@ -23,8 +23,10 @@ from typing import Optional
 import tensorflow as tf
 
 from mimnet_tf import files
-from mimnet_tf.export import common, signatures, verify, warmup
 from mimnet_tf.config import ExportConfig
+from mimnet_tf.export import cli, common, signatures, verify, warmup
+from mimnet_tf.export.generate_signature import export_generate_saved_model
+from mimnet_tf.models.mirrorgan import load_mirrorgan
 
 CHECKS_FILENAME = "export_checks.json"
 NAME = "savedmodel"  # its key in the export checks' results
@@ -94,9 +96,6 @@ def written(out_dir: str) -> dict[str, verify.Written]:
 
 def export_mirrorgan_saved_model(model_dir: str, out_dir: str, overwrite: bool = False) -> str:
     """A MirrorGAN model directory -> SavedModel with `generate` (text -> PNG bytes) signatures."""
-    from mimnet_tf.export.generate_signature import export_generate_saved_model
-    from mimnet_tf.models.mirrorgan import load_mirrorgan
-
     check_version_dir(out_dir)
     trained = load_mirrorgan(model_dir)
 
@@ -115,7 +114,6 @@ def main(config: ExportConfig) -> None:
         print(f"SavedModel (MirrorGAN): {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
               "generate, generate_tensors, serving_default")
         return
-    from mimnet_tf.export import cli
 
     checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
@@ -133,8 +131,6 @@ def main(config: ExportConfig) -> None:
 
 
 def run() -> None:
-    from mimnet_tf.export import cli
-
     cli.run_entry_point(main, "checkpoint", "out", "overwrite", *cli.CHECK_FLAGS)
 
 

@@ -29,9 +29,9 @@ from typing import Optional
 import tensorflow as tf
 
 from mimnet_tf import files
-from mimnet_tf.exported_model import LiteRTModel
-from mimnet_tf.export import common, quantization, signatures, verify
 from mimnet_tf.config import ExportConfig
+from mimnet_tf.export import cli, common, quantization, signatures, verify
+from mimnet_tf.exported_model import LiteRTModel
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 SENSITIVITY_FILENAME = "mimnet_int8_sensitivity.csv"
@@ -192,8 +192,6 @@ def evaluate(trained, paths: dict[str, str], batches: list[dict]) -> dict[str, d
 
 
 def main(config: ExportConfig) -> None:
-    from mimnet_tf.export import cli
-
     variants = parse_variants(config.variants)
     if not config.out:
         raise ValueError("--out is required: the directory to write the .tflite files into")
@@ -207,8 +205,6 @@ def main(config: ExportConfig) -> None:
 
 
 def run() -> None:
-    from mimnet_tf.export import cli
-
     cli.run_entry_point(main, "checkpoint", "out", "variants", "representative_samples", "batch_size",
                         "int8_float_threshold", "overwrite", *cli.CHECK_FLAGS)
 

@@ -30,6 +30,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from mimnet_tf import files
+from mimnet_tf.benchmark_edits_lib import render_cases, score_editor
+from mimnet_tf.editors import GeneratorEditor, RunnerEditor
 from mimnet_tf.export import common
 
 REJECTED_TAG = ".rejected"
@@ -86,16 +88,11 @@ class _Reference:
         self.cases = None
         self.keras = None
         if config.cases and trained.config.data.dataset == "synthbirds":
-            from mimnet_tf.benchmark_edits_lib import render_cases
-            from mimnet_tf.editors import GeneratorEditor
-
             model = trained.config.model
             self.cases = render_cases(config.cases, model.image_size, identity=False, split=BENCHMARK_SPLIT)
             self.keras = self.score(GeneratorEditor(trained.generator, trained.vocab, model.max_words))
 
     def score(self, editor) -> dict:
-        from mimnet_tf.benchmark_edits_lib import score_editor
-
         summary, _ = score_editor(editor, self.cases["edit_cases"], self.trained.config.model.image_size,
                                   rendered=self.cases["edit"])
         return {key: summary[key] for key in ("attribute_accuracy", "kept_accuracy", "background_l1")}
@@ -140,8 +137,6 @@ def _finite(value: float):
 
 
 def _editor(written: Written, trained):
-    from mimnet_tf.editors import RunnerEditor
-
     model = trained.config.model
     return RunnerEditor(written.runner, trained.vocab, model.image_size, model.max_words, written.batch_size)
 

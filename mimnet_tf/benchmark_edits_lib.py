@@ -28,7 +28,8 @@ from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.edit_cases import EditCase, edit_cases, identity_cases, rephrase
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
 from mimnet_tf.data.synthbirds.render import render
-from mimnet_tf.editors import BatchEditor, GeneratorEditor, NoEditEditor  # noqa: F401  (the names users import)
+from mimnet_tf.editors import BatchEditor, GeneratorEditor, NoEditEditor, load_editor  # noqa: F401 (names users import)
+from mimnet_tf.evaluate_lib import load_damsm
 from mimnet_tf.metrics.edits import score_edit, summarise
 from mimnet_tf.metrics.statistics import format_table, write_results
 
@@ -315,9 +316,6 @@ def run(config: BenchmarkConfig, log: Callable[[str], None] = print) -> dict:
         {"results": {name: run_benchmark result}, "rows": comparison rows, "table": Markdown,
         "paths": (json, md) when written}.
     """
-    from mimnet_tf.editors import load_editor
-    from mimnet_tf.evaluate_lib import load_damsm
-
     if config.num_cases < 1:
         raise ValueError(f"--num_cases={config.num_cases}: expected >= 1")
     editor = load_editor(config.checkpoint, config.model)

@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Callable, NoReturn
 
+from absl import flags
+
 USAGE_EXIT = 2
 
 # Before TensorFlow is imported anywhere: its C++ start-up chatter is not for users.
@@ -39,8 +41,6 @@ def user_errors() -> tuple:
 
 def flags_parser(program: str) -> Callable:
     """An absl `flags_parser` that reports a bad flag as one line with exit code 2."""
-    from absl import flags
-
     def parse(argv):
         try:
             return flags.FLAGS(argv)

@@ -22,6 +22,7 @@ import os
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from mimnet_tf import files
 from mimnet_tf import images as image_io
@@ -165,8 +166,6 @@ def edit_manifest(editor: Editor, requests: Sequence[EditRequest], out_dir: str,
     Results are `NNNN_<image stem>.png` (and `NNNN_<image stem>_map.png` with `save_map`), NNNN
     the row's position, so rows that share an image do not overwrite each other.
     """
-    from tqdm import tqdm
-
     if batch_size < 1:
         raise EditError(f"--batch_size={batch_size}: expected >= 1")
     stems = check_manifest_outputs(requests, out_dir, save_map, manifest)

@@ -23,6 +23,8 @@ from absl import app, flags
 
 from mimnet_tf import cli
 from mimnet_tf import flags as mimnet_flags
+from mimnet_tf.config import DataConfig
+from mimnet_tf.models.model_dir import ModelDir
 
 mimnet_flags.define_flags()
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Model directory to evaluate (default: --model_dir when given).")
@@ -40,9 +42,6 @@ PROGRAM = "evaluate"
 
 def data_config(model_dir: str) -> tuple:
     """(DataConfig, damsm_dir of the run): the run's config.json, with the data flags given here on top."""
-    from mimnet_tf.config import DataConfig
-    from mimnet_tf.models.model_dir import ModelDir
-
     if model_dir:
         run = ModelDir(model_dir).config()
         data, damsm_dir = run.data, run.model.damsm_dir

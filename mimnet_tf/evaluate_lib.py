@@ -23,9 +23,12 @@ import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from mimnet_tf import images as image_io
 from mimnet_tf.config import DataConfig
+from mimnet_tf.data import records
+from mimnet_tf.editors import load_editor
 from mimnet_tf.metrics import similarity, statistics
 from mimnet_tf.models.model_dir import ModelDir
 
@@ -149,8 +152,6 @@ def read_test_captions(data: DataConfig, limit: int = 0) -> tuple[list[str], lis
     """(keys, captions per image) of the prepared test split, in record order (no image decoding)."""
     import tensorflow as tf
 
-    from mimnet_tf.data import records
-
     keys, captions = [], []
     dataset = tf.data.TFRecordDataset(records.shard_files(data.resolved_prepared_dir, "test")).map(records.parse)
     for example in dataset:
@@ -224,8 +225,6 @@ class _Method:
 
 
 def _editors(config: EvaluationConfig, log) -> list:
-    from mimnet_tf.editors import load_editor
-
     editor = load_editor(config.checkpoint, config.export)
     name = config.method or (f"MIM-Net {editor.image_size}" if config.checkpoint else f"MIM-Net {editor.name}")
     editors = [(name, editor)]
@@ -245,8 +244,6 @@ def evaluate(config: EvaluationConfig, log: Callable[[str], None] = print, incep
             pool features)`) to use instead of loading `config.inception_weights`.
         damsm: a DamsmScorer-like object to use instead of loading `config.damsm_dir`.
     """
-    from tqdm import tqdm
-
     from mimnet_tf.data import pipeline
 
     began = time.time()

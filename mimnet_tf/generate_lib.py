@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from mimnet_tf.images import encode_png, to_uint8
+from mimnet_tf.models.mirrorgan import load_mirrorgan
 
 INDEX_FILENAME = "index.json"
 _SLUG_WORDS = 6
@@ -60,8 +61,6 @@ def write_images(model_dir: str, texts: Sequence[str], num: int, out_dir: str, s
         ValueError: not a MirrorGAN directory, `num` < 1, no caption.
         mimnet_tf.data.text.CaptionError: a caption with no known word.
     """
-    from mimnet_tf.models.mirrorgan import load_mirrorgan
-
     if num < 1:
         raise ValueError(f"--num={num}: expected at least one image per caption")
     if not texts:

@@ -7,6 +7,7 @@ replicas). Probabilities never appear: the discriminators give logits (reality) 
 """
 from __future__ import annotations
 
+import tensorflow as tf
 from keras import ops
 
 from mimnet_tf.config import SWAP_LOCALISATION_POOLS
@@ -124,8 +125,6 @@ def random_memory_weights(seed, batch, words, memory_size, concentration=0.0):
     Dirichlet(concentration) draw (small values give peaked weights, so that the texture is a
     few memories, not their mean). `seed` is a stateless seed, shape (2,) int32.
     """
-    import tensorflow as tf
-
     shape = (batch, words, memory_size)
     if concentration <= 0:
         u = tf.random.stateless_uniform(shape, seed, minval=1e-6, maxval=1.0)

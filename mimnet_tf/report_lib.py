@@ -28,7 +28,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mimnet_tf import benchmark_edits_lib as bench
 from mimnet_tf import images as image_io
+from mimnet_tf.data.synthbirds.edit_cases import edit_cases
+from mimnet_tf.data.synthbirds.render import render
+from mimnet_tf.editors import load_editor
+from mimnet_tf.evaluate_lib import draw_captions, read_test_captions
 from mimnet_tf.models.model_dir import ModelDir
 
 COLUMNS = ("source", "target text", "coarse", "fine", "TLU map", "ground truth")
@@ -86,9 +91,6 @@ class Example:
 # ----------------------------------------------------------------------------- examples
 def synthbirds_examples(count: int, size: int, seed: int = 0) -> list[Example]:
     """The first `count` SynthBirds edit cases: source render, target caption, ground truth."""
-    from mimnet_tf.data.synthbirds.edit_cases import edit_cases
-    from mimnet_tf.data.synthbirds.render import render
-
     return [Example(render(c.source, size).image, c.caption, render(c.target, size).image)
             for c in edit_cases(seed, count)]
 
@@ -96,7 +98,6 @@ def synthbirds_examples(count: int, size: int, seed: int = 0) -> list[Example]:
 def test_split_examples(data, count: int, seed: int = 0) -> list[Example]:
     """The first `count` test images, each with a caption of another test image (evaluation's draw)."""
     from mimnet_tf.data import pipeline
-    from mimnet_tf.evaluate_lib import draw_captions, read_test_captions
 
     _, captions = read_test_captions(data, count)
     targets, _, _ = draw_captions(captions, seed)
@@ -402,8 +403,6 @@ def write_report(config: ReportConfig, log: Callable[[str], None] = print, edito
         log: where progress messages go.
         editor: an already loaded editor (else loaded from `config`).
     """
-    from mimnet_tf.editors import load_editor
-
     began = time.time()
     if config.num_examples < 1:
         raise ValueError(f"--num_examples={config.num_examples}: expected >= 1")
@@ -449,8 +448,6 @@ def write_report(config: ReportConfig, log: Callable[[str], None] = print, edito
     tables_html = []
     benchmark_path = find_results(config.benchmark_json, "benchmark.json", [out, model_dir])
     if not benchmark_path and config.num_cases > 0:
-        from mimnet_tf import benchmark_edits_lib as bench
-
         size = config.size or editor.image_size
         log(f"No benchmark.json found: running the SynthBirds benchmark ({config.num_cases} cases at {size} px)")
         results = bench.compare_editors([editor, bench.NoEditEditor()], config.num_cases, size, config.seed)

@@ -17,13 +17,12 @@ import sys
 
 from absl import app, flags
 
-from mimnet_tf import cli
-from mimnet_tf.ship_model_lib import BENCHMARK_CASES
+from mimnet_tf import cli, ship_model_lib
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Model directory written by `python -m mimnet_tf.train`.")
 _OUT = flags.DEFINE_string("out", "", "Directory to write the shipped model into (created; must not hold one).")
 _BENCHMARK_CASES = flags.DEFINE_integer(
-    "benchmark_cases", BENCHMARK_CASES, "SynthBirds edit cases to benchmark (0: none). 1,000 cases (~1,650 changed "
+    "benchmark_cases", ship_model_lib.BENCHMARK_CASES, "SynthBirds edit cases to benchmark (0: none). 1,000 cases (~1,650 changed "
     "parts) put the attribute accuracy's standard error near 0.007; 200 cases, the benchmark's own default, near 0.016.")
 _SUBSET_CASES = flags.DEFINE_integer("subset_cases", 40, "Cases of the subset a test re-scores.")
 _DAMSM_DIR = flags.DEFINE_string("damsm_dir", "", "DAMSM that scores Sim / MP in the benchmark "
@@ -34,8 +33,6 @@ PROGRAM = "ship_model"
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
-    from mimnet_tf import ship_model_lib
-
     paths = cli.guarded(PROGRAM, lambda: ship_model_lib.ship(
         _CHECKPOINT.value, _OUT.value, _BENCHMARK_CASES.value, _SUBSET_CASES.value,
         log=lambda m: print(m, file=sys.stderr), damsm_dir=_DAMSM_DIR.value))

@@ -5,7 +5,9 @@ import os
 import shutil
 from typing import Callable
 
-from mimnet_tf import files
+from mimnet_tf import benchmark_edits_lib, files
+from mimnet_tf.benchmark_edits_lib import run_benchmark
+from mimnet_tf.editors import load_editor
 from mimnet_tf.models.model_dir import LOG_FILENAME, SUMMARY_FILENAME, ModelDir
 
 SUBSET_FILENAME = "benchmark_subset.json"
@@ -36,9 +38,6 @@ def subset_scores(result: dict) -> dict:
 
 def score_subset(model_dir: str, num_cases: int, split: str = SHIP_SPLIT) -> dict:
     """The subset measures of the model in `model_dir` on the first `num_cases` edit cases of `split`."""
-    from mimnet_tf.benchmark_edits_lib import run_benchmark
-    from mimnet_tf.editors import load_editor
-
     editor = load_editor(model_dir)
     return subset_scores(run_benchmark(editor, num_cases=num_cases, size=editor.image_size, split=split))
 
@@ -71,8 +70,6 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
                 paths.append(shutil.copy(os.path.join(checkpoint, name), folder))
         log(f"Packed the generator of {trained.checkpoint_path} into {out}")
         if benchmark_cases > 0:
-            from mimnet_tf import benchmark_edits_lib
-
             # "" falls back to the packed model's own damsm_dir (benchmark_edits_lib.run does that).
             output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
                 checkpoint=folder, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=folder, split=SHIP_SPLIT,

@@ -18,6 +18,7 @@ from mimnet_tf.config import DataConfig, LossWeights, ModelConfig, RunConfig, Tr
 from mimnet_tf.data import records, text
 from mimnet_tf.images import encode_png
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
+from mimnet_tf.train_lib import learning_rate_schedules, make_optimizers
 
 COLOURS = ("red", "blue", "green", "white", "black", "yellow")
 PARTS = ("wings", "crown", "belly", "tail")
@@ -77,7 +78,6 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
     from mimnet_tf.data import pipeline
     from mimnet_tf.models.builder import build_mimnet
     from mimnet_tf.models.checkpointing import training_checkpoint
-    from mimnet_tf.train_lib import learning_rate_schedules, make_optimizers
 
     config = tiny_run_config(prepared_dir, model_dir, image_size, **overrides)
     keras.utils.set_random_seed(config.train.seed)  # the same weights whatever ran before in the process

@@ -24,7 +24,10 @@ from mimnet_tf import config as config_lib
 from mimnet_tf import files
 from mimnet_tf.config import DataConfig, RunConfig, TrainConfig
 from mimnet_tf.data import records, text
+from mimnet_tf.data.prepare import prepare
+from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME, OutputDirError, write_dataset
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
+from mimnet_tf.training import model_dir_lock
 
 SAMPLE_IMAGES = 4  # examples in the fixed batch of edits logged to TensorBoard
 SYNTHBIRDS_EDIT_CASES = 200
@@ -112,7 +115,6 @@ def _stale_synthbirds(data: DataConfig) -> str:
     older format (other captions or scenes), which would otherwise train without a word said."""
     if data.dataset != "synthbirds":
         return ""
-    from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME
 
     try:
         with open(os.path.join(data.data_dir, METADATA_FILENAME), encoding="utf-8") as f:
@@ -158,8 +160,6 @@ def ensure_prepared_data(data: DataConfig, allow_render: bool = True, progress: 
     if not allow_render:
         raise SetupError(f"No prepared SynthBirds data in {data.resolved_prepared_dir}; in a multi-worker run prepare "
                          f"it before starting the workers: {prepare_command(data)}")
-    from mimnet_tf.data.prepare import prepare
-    from mimnet_tf.data.synthbirds.writer import OutputDirError, write_dataset
 
     log(f"Rendering SynthBirds ({data.synthbirds_num_train} train / {data.synthbirds_num_test} test images at "
         f"{data.image_size} px) into {data.data_dir}")
@@ -388,7 +388,7 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
     import tensorflow as tf
 
     from mimnet_tf.data import pipeline
-    from mimnet_tf.training import loop, model_dir_lock
+    from mimnet_tf.training import loop
 
     vocab = load_vocabulary(config.data.resolved_prepared_dir, "the prepared data's")
     config = with_vocab(config, vocab)

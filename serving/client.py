@@ -18,7 +18,9 @@ import sys
 
 import grpc
 import numpy as np
+from absl import app, flags
 
+from mimnet_tf.images import load_image
 from mimnet_tf.serving import tls
 
 
@@ -143,10 +145,6 @@ def map_path_for(out_path: str) -> str:
 
 
 def main(argv) -> None:
-    from absl import app, flags
-
-    from mimnet_tf.images import load_image
-
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     values = flags.FLAGS
@@ -173,8 +171,6 @@ def main(argv) -> None:
 
 
 def run() -> None:
-    from absl import app, flags
-
     defaults = ClientConfig()
     flags.DEFINE_string("server", defaults.server, "host:port of the gRPC model server.")
     flags.DEFINE_string("model_name", defaults.model_name, "Model name on the server.")

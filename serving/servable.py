@@ -17,9 +17,9 @@ import re
 
 import grpc
 import numpy as np
+from PIL import Image
 
-from mimnet_tf import exported_model
-from mimnet_tf import images
+from mimnet_tf import exported_model, images
 from mimnet_tf.data import text
 
 # Magic numbers of the formats tf.io.decode_image reads and PIL agrees on.
@@ -234,8 +234,6 @@ class Servable:
         return value
 
     def _check_image(self, where: str, data: bytes) -> None:
-        from PIL import Image
-
         if not data:
             raise invalid(f"{where}: empty image; expected PNG or JPEG bytes")
         if not data.startswith(_IMAGE_SIGNATURES):

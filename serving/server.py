@@ -25,10 +25,11 @@ import threading
 
 import grpc
 import numpy as np
+from absl import app, flags
 
 from mimnet_tf.serving import batching, tls
-from mimnet_tf.serving.servable import RequestLimits, Servable, ServingError, invalid, latest_version, quote, \
-    quote_list
+from mimnet_tf.serving.rest import RestServer
+from mimnet_tf.serving.servable import RequestLimits, Servable, ServingError, invalid, latest_version, quote, quote_list
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,8 +193,6 @@ class ModelServer:
 
     def _start(self) -> "ModelServer":
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
-        from mimnet_tf.serving.rest import RestServer
 
         config = self.config
         # gRPC holds a whole message before we see it: its limit sits a little above ours (so a
@@ -400,8 +399,6 @@ class ModelService:
 
 
 def main(argv) -> None:
-    from absl import app, flags
-
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     values = flags.FLAGS
@@ -425,8 +422,6 @@ def main(argv) -> None:
 
 
 def run() -> None:
-    from absl import app, flags
-
     defaults = ServerConfig()
     flags.DEFINE_string("model_name", defaults.model_name, "Name clients use in model_spec / the REST URL.")
     flags.DEFINE_string("model_base_path", defaults.model_base_path,

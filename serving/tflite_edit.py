@@ -16,6 +16,7 @@ import os
 import sys
 
 import numpy as np
+from absl import app, flags
 
 from mimnet_tf import files, images
 from mimnet_tf.data.text import Vocabulary
@@ -66,8 +67,6 @@ def map_path_for(out_path: str) -> str:
 
 
 def main(argv) -> None:
-    from absl import flags
-
     values = flags.FLAGS
     map_out = values.map_out or map_path_for(values.out)
     try:
@@ -86,8 +85,6 @@ def main(argv) -> None:
 
 
 def run() -> None:
-    from absl import app, flags
-
     flags.DEFINE_string("model", None, "A .tflite file written by mimnet_tf.export.tflite.")
     flags.DEFINE_string("image", None, "The image to edit (PNG or JPEG).")
     flags.DEFINE_string("text", None, "The sentence describing the wanted image.")

@@ -22,7 +22,11 @@ import sys
 from typing import Iterator
 
 import numpy as np
+from absl import app, flags
+from PIL import Image
+from tqdm import tqdm
 
+from mimnet_tf import flags as mimnet_flags
 from mimnet_tf import images
 from mimnet_tf.config import DataConfig
 from mimnet_tf.data import cropping, records, text
@@ -38,8 +42,6 @@ def encode_for_storage(image: np.ndarray) -> bytes:
     """uint8 [S, S, 3] -> PNG bytes when S <= 128, else JPEG (quality 95, no chroma subsampling)."""
     if max(image.shape[:2]) <= PNG_MAX_SIZE:
         return images.encode_png(image)
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
     return buffer.getvalue()
@@ -104,7 +106,6 @@ def _write_split(config, split, items, out_dir, size, workers, progress):
         (the written (key, captions) in order, the unreadable-image count, problem lines, shard count).
     """
     import tensorflow as tf
-    from tqdm import tqdm
 
     num_shards = max(1, min(config.num_shards, len(items)))
     final_paths = [records.shard_path(out_dir, split, i, num_shards) for i in range(num_shards)]
@@ -226,20 +227,12 @@ def summary(meta: dict, out_dir: str) -> str:
 
 
 def _define_flags() -> None:
-    from absl import flags
-
-    from mimnet_tf import flags as mimnet_flags
-
     mimnet_flags.define_flags()
     flags.DEFINE_string("out", "", "Output folder; empty means --prepared_dir, or <data_dir>/prepared.")
     flags.DEFINE_integer("workers", 2, "Processes decoding and resizing images.")
 
 
 def main(argv) -> None:
-    from absl import app, flags
-
-    from mimnet_tf import flags as mimnet_flags
-
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     values = flags.FLAGS
@@ -255,8 +248,6 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console script `mimnet-prepare`."""
-    from absl import app
-
     _define_flags()
     app.run(main)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 
 import numpy as np
+from PIL import Image
 
 from mimnet_tf.data.synthbirds.edit_cases import EditCase
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS, dominant_colour
@@ -62,8 +63,6 @@ def score_edit(case: EditCase, edited: np.ndarray, source: Rendering, target: Re
 
 def resize_map(values: np.ndarray, size: int) -> np.ndarray:
     """A (h, w) or (h, w, 1) map -> float32 (size, size), bilinear."""
-    from PIL import Image
-
     values = np.asarray(values, dtype=np.float32).reshape(np.shape(values)[:2])
     return np.asarray(Image.fromarray(values, mode="F").resize((size, size), Image.BILINEAR), dtype=np.float32)
 
