@@ -35,6 +35,9 @@ FLOORS = (
 # Export and serving stand beside each other on the apps floor: neither imports the other (what
 # both need, the exported model's tensor names and its LiteRT runner, is mimnet_tf.exported_model).
 SIBLINGS = ("mimnet_tf.export", "mimnet_tf.serving")
+# Slow to import, or optional for most commands: the one reason to import inside a function.
+HEAVY = ("tensorflow", "keras", "tensorflow_text", "tensorflow_serving", "tf2onnx", "onnx", "onnxruntime",
+         "ai_edge_litert", "h5py", "scipy", "grpc", "google.protobuf")
 
 
 def module_files() -> dict[str, str]:
@@ -50,15 +53,28 @@ def module_files() -> dict[str, str]:
     return found
 
 
-def imported_modules(module: str, path: str, modules: dict[str, str]) -> list[tuple[str, int]]:
-    """(mimnet_tf module imported, line) for every import statement of `module`, nested ones too."""
+def import_statements(module: str, path: str, modules: dict[str, str]) -> list[tuple[str, int, bool]]:
+    """(module imported, line, inside a function?) for every import statement of `module`.
+
+    A mimnet_tf import is resolved to the module it loads (`from mimnet_tf.data import text` is
+    mimnet_tf.data.text); any other import is kept as written.
+    """
     tree = ast.parse(open(path, encoding="utf-8").read(), path)
     is_package = path.endswith("__init__.py")
-    targets = []
-    for node in ast.walk(tree):
+    found = []
+
+    def visit(node, nested):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                for name in _names(child):
+                    if name != module and (name, child.lineno, nested) not in found:
+                        found.append((name, child.lineno, nested))
+            visit(child, nested or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    def _names(node):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = node.module or ""
             if node.level:
                 parts = module.split(".")
@@ -66,16 +82,22 @@ def imported_modules(module: str, path: str, modules: dict[str, str]) -> list[tu
                 base = ".".join(parts + ([base] if base else []))
             # `from package import module` imports the module; `from module import name` the module.
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
-        else:
-            continue
+        resolved = []
         for name in names:
-            if name.split(".")[0] != "mimnet_tf":
-                continue
-            while name not in modules and "." in name:
-                name = name.rsplit(".", 1)[0]
-            if name != module and (name, node.lineno) not in targets:
-                targets.append((name, node.lineno))
-    return targets
+            if name.split(".")[0] == "mimnet_tf":
+                while name not in modules and "." in name:
+                    name = name.rsplit(".", 1)[0]
+            resolved.append(name)
+        return resolved
+
+    visit(tree, False)
+    return found
+
+
+def imported_modules(module: str, path: str, modules: dict[str, str]) -> list[tuple[str, int]]:
+    """(mimnet_tf module imported, line) for every import statement of `module`, nested ones too."""
+    return [(name, line) for name, line, _ in import_statements(module, path, modules)
+            if name.split(".")[0] == "mimnet_tf"]
 
 
 def floor_of(module: str) -> tuple[int, str]:
@@ -89,6 +111,58 @@ def floor_of(module: str) -> tuple[int, str]:
 
 def sibling_of(module: str) -> str:
     return next((s for s in SIBLINGS if module == s or module.startswith(s + ".")), "")
+
+
+def entry_module(module: str) -> bool:
+    """An app at the package root that is not a library (`edit`, not `edit_lib`): its main()
+    imports the library, so that --help and a bad flag answer before numpy or TensorFlow load."""
+    return floor_of(module)[1] == "apps" and module.count(".") == 1 and not module.endswith("_lib") \
+        and module != "mimnet_tf.testing"
+
+
+def heavy_part(name: str) -> str:
+    return next((h for h in HEAVY if name == h or name.startswith(h + ".")), "")
+
+
+def nested_imports_without_reason(statements: dict[str, list[tuple[str, int, bool]]]) -> list[str]:
+    """Imports inside functions that load nothing heavy the module does not already load."""
+    loads: dict[str, frozenset] = {}
+
+    def heavy_loaded(module: str) -> frozenset:  # heavy dependencies importing `module` loads
+        if module not in loads:
+            loads[module] = frozenset()  # a cycle is reported by test_no_import_cycle
+            found = set()
+            parent = module.rsplit(".", 1)[0] if "." in module else ""
+            for name, _, nested in statements[module] + ([(parent, 0, False)] if parent in statements else []):
+                if nested:
+                    continue
+                if name in statements:
+                    found |= heavy_loaded(name)
+                elif heavy_part(name):
+                    found.add(heavy_part(name))
+            loads[module] = frozenset(found)
+        return loads[module]
+
+    problems = []
+    for module, found in statements.items():
+        if entry_module(module):
+            continue
+        top = {name for name, _, nested in found if not nested}
+        for name, line, nested in found:
+            if not nested:
+                continue
+            if name in statements:
+                reason = heavy_loaded(name) - heavy_loaded(module)
+            else:
+                reason = heavy_part(name) and name not in top
+            if not reason:
+                problems.append(f"{module} imports {name} inside a function at line {line}")
+    return problems
+
+
+def all_import_statements() -> dict[str, list[tuple[str, int, bool]]]:
+    modules = module_files()
+    return {module: import_statements(module, path, modules) for module, path in sorted(modules.items())}
 
 
 def import_graph() -> dict[str, list[tuple[str, int]]]:
@@ -161,6 +235,12 @@ def test_no_upward_import():
     assert not problems, "imports from a lower floor to a higher one:\n" + "\n".join(problems)
 
 
+def test_imports_inside_functions_only_defer_a_heavy_dependency():
+    problems = nested_imports_without_reason(all_import_statements())
+    assert not problems, ("imports inside functions that defer nothing heavy (move them to the top; see "
+                          "docs/architecture.md):\n" + "\n".join(problems))
+
+
 @pytest.mark.parametrize("graph, expected", [
     ({"a": [("b", 1)], "b": [("a", 2)], "c": [("a", 3)]}, [["a", "b"]]),
     ({"a": [("b", 1)], "b": [("c", 2)], "c": []}, []),
@@ -175,3 +255,17 @@ def test_upward_imports_names_the_offender():
     assert upward_imports(graph) == [
         "mimnet_tf.models.mimnet (floor models) imports mimnet_tf.training.loop (floor training) at line 25",
         "mimnet_tf.export.tflite imports its sibling mimnet_tf.serving.tflite_edit at line 176"]
+
+
+def test_nested_imports_without_reason_tells_a_deferred_dependency_from_a_hidden_one():
+    statements = {
+        "mimnet_tf.editors": [("numpy", 1, False), ("tensorflow", 40, True), ("mimnet_tf.models.builder", 41, True),
+                              ("mimnet_tf.images", 42, True)],
+        "mimnet_tf.models.builder": [("tensorflow", 3, False), ("tensorflow", 4, True), ("keras", 5, True)],
+        "mimnet_tf.images": [("numpy", 1, False), ("PIL", 2, False)],
+        "mimnet_tf.edit": [("mimnet_tf.edit_lib", 30, True)],
+        "mimnet_tf.edit_lib": [("mimnet_tf.images", 3, False)],
+    }
+    assert nested_imports_without_reason(statements) == [
+        "mimnet_tf.editors imports mimnet_tf.images inside a function at line 42",
+        "mimnet_tf.models.builder imports tensorflow inside a function at line 4"]
