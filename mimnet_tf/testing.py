@@ -93,9 +93,7 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
         batches = iter(pipeline.make_dataset(config.data))
         for _ in range(train_steps):
             step(next(batches))
-    os.makedirs(model_dir, exist_ok=True)
-    config.save(ModelDir(model_dir).config_path)
-    vocab.save(model_dir)
+    ModelDir(model_dir).write(config, vocab)
     checkpoint = training_checkpoint(model, g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer)
     manager = tf.train.CheckpointManager(checkpoint, ModelDir(model_dir).checkpoint_dir, max_to_keep=1)
     manager.save(checkpoint_number=int(model.step_counter.numpy()))

@@ -219,16 +219,6 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
                          "choose a new --model_dir or the same model flags")
 
 
-def write_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
-    """config.json + vocab.txt: what edit/export/evaluate rebuild the model from (each replaced
-    in one rename, so a killed trainer leaves the old file or the new one)."""
-    directory = ModelDir(model_dir)
-    os.makedirs(model_dir, exist_ok=True)
-    config.save(directory.config_path)
-    with files.replaced_file(directory.vocab_path) as temporary:
-        vocab.save(temporary)
-
-
 # ----------------------------------------------------------------------------- optimizers
 @contextlib.contextmanager
 def precision_policy(mixed_precision: bool):
@@ -430,7 +420,7 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         g_optimizer, d_optimizer = make_optimizers(config.train, rate_schedules, model.step_counter)
         model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
     if chief:
-        write_model_dir(config.train.model_dir, config, vocab)
+        ModelDir(config.train.model_dir).write(config, vocab)
 
     def make_dataset(start_step: int):
         return pipeline.make_dataset(config.data, "train", training=True, batch_size=global_batch,

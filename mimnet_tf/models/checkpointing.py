@@ -9,8 +9,6 @@ list). The same naming serves training (whole MIMNet + both optimizers + step) a
 """
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 
 from mimnet_tf.models.checkpoint_files import restore_checked
@@ -99,9 +97,7 @@ def open_pretraining_dir(out_dir: str, config, vocab, checkpoint: tf.train.Check
         (the CheckpointManager (2 kept), the step to start at).
     """
     directory = ModelDir(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    config.save(directory.config_path)
-    vocab.save(out_dir)
+    directory.write(config, vocab)
     manager = tf.train.CheckpointManager(checkpoint, directory.checkpoint_dir, max_to_keep=2)
     start = 0
     if manager.latest_checkpoint:

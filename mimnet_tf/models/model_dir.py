@@ -23,6 +23,7 @@ import os
 import re
 from typing import Optional
 
+from mimnet_tf import files
 from mimnet_tf.config import RunConfig
 from mimnet_tf.data.text import VOCAB_FILENAME, Vocabulary
 
@@ -91,6 +92,14 @@ class ModelDir:
     def lock_path(self) -> str:
         """The lock file of the directory's real path (two spellings of one folder share the lock)."""
         return os.path.join(os.path.realpath(self.path), LOCK_FILENAME)
+
+    def write(self, config: RunConfig, vocab: Vocabulary) -> None:
+        """config.json + vocab.txt, what edit, export and evaluate rebuild the model from (each
+        replaced in one rename, so a killed process leaves the old file or the new one)."""
+        os.makedirs(self.path, exist_ok=True)
+        config.save(self.config_path)
+        with files.replaced_file(self.vocab_path) as temporary:
+            vocab.save(temporary)
 
     def has_config(self) -> bool:
         return os.path.exists(self.config_path)

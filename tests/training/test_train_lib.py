@@ -167,7 +167,7 @@ def test_a_model_directory_refuses_another_architecture_but_not_other_initial_we
 
     vocab = text.Vocabulary(["<pad>", "<unk>", "red", "bird"])
     config = testing.tiny_run_config("", str(tmp_path))
-    train_lib.write_model_dir(str(tmp_path), config, vocab)
+    ModelDir(str(tmp_path)).write(config, vocab)
     train_lib.check_model_dir(str(tmp_path), config, vocab)  # the same run
     rerun = dataclasses.replace(config, model=dataclasses.replace(config.model, damsm_dir="runs/damsm",
                                                                   generator_init_dir="runs/small"))
