@@ -53,7 +53,7 @@ def parity_batches(trained, count: int, split: str = "test", seed: int = 0) -> l
     """
     config = trained.config
     try:
-        return _prepared_batches(config, split, count)
+        return _prepared_batches(trained, split, count)
     except FileNotFoundError:
         if split == "train":
             raise
@@ -69,12 +69,17 @@ def parity_batches(trained, count: int, split: str = "test", seed: int = 0) -> l
     return batches
 
 
-def _prepared_batches(config, split: str, count: int) -> list[dict]:
+def _prepared_batches(trained, split: str, count: int) -> list[dict]:
+    """The prepared data's captions are encoded again with the model's own vocabulary: the data
+    folder's vocab.txt can be another one (data rendered again since the model was trained), and
+    its ids would index past the model's word embedding."""
+    config = trained.config
     dataset = pipeline.make_dataset(config.data, split, training=False, batch_size=1, splitter="core")
     batches = []
     for batch in dataset.take(count):
-        batches.append({"image": batch["image"].numpy(), "token_ids": batch["token_ids"].numpy(),
-                        "caption": batch["caption"].numpy()[0].decode("utf-8")})
+        caption = batch["caption"].numpy()[0].decode("utf-8")
+        batches.append({"image": batch["image"].numpy(), "caption": caption,
+                        "token_ids": trained.vocab.encode(caption, config.model.max_words)[0][None]})
     if not batches:
         raise FileNotFoundError(f"The {split} split of {config.data.resolved_prepared_dir} is empty")
     return batches
