@@ -90,6 +90,8 @@ class MIMNet(GANModel):
             raise ValueError("loss weight damsm > 0 needs a pretrained DAMSM (--damsm_dir)")
         if loss_weights.redescription > 0 and redescriber is None:
             raise ValueError("loss weight redescription > 0 needs a pretrained STREAM captioner (--stream_dir)")
+        if loss_weights.swap_localisation > 0 and not model_config.use_tlu:
+            raise ValueError("loss weight swap_localisation > 0 needs the TLU map (--use_tlu)")
         self.phases = (RECONSTRUCTION, ADVERSARIAL)
         if train_config.colour_swap_described and colour_words is None:
             raise ValueError("--colour_swap_described needs the vocabulary's colour words (colour_names.py)")
@@ -230,8 +232,8 @@ class MIMNet(GANModel):
             total = w.reconstruction * rec + w.pseudo_gt * pgt
             swap_loc = ops.zeros((batch,))
             if w.swap_localisation > 0 and swapped is not None:  # A marks what the caption must fix
-                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted, w.swap_localisation_pool,
-                                                         w.swap_localisation_balance) * swapped
+                swap_loc = losses.swap_localisation_loss(outputs["localisation_logits"], repainted,
+                                                         w.swap_localisation_pool, w.swap_localisation_balance) * swapped
                 total = total + w.swap_localisation * swap_loc
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image
