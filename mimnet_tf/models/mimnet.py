@@ -17,6 +17,7 @@ from keras import ops
 
 from mimnet_tf import losses
 from mimnet_tf.config import LossWeights, ModelConfig, TrainConfig
+from mimnet_tf.images import to_unit_range
 from mimnet_tf.layers.memory_bank import memory_variables
 from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
@@ -122,8 +123,9 @@ class MIMNet(GANModel):
         outputs = self.generator({"image": image, "token_ids": batch["mismatched_token_ids"]})
         size = (int(image.shape[1]), int(image.shape[2]))
         localisation = ops.image.resize(outputs["localisation_map"], size, interpolation="nearest")
-        columns = [(image + 1.0) / 2.0, (ops.image.resize(outputs["coarse"], size, interpolation="nearest") + 1.0) / 2.0,
-                   (outputs["fine"] + 1.0) / 2.0, ops.repeat(localisation, 3, axis=-1)]
+        coarse = ops.image.resize(outputs["coarse"], size, interpolation="nearest")
+        columns = [to_unit_range(image), to_unit_range(coarse), to_unit_range(outputs["fine"]),
+                   ops.repeat(localisation, 3, axis=-1)]
         return {"edits": ops.clip(ops.concatenate(columns, axis=2), 0.0, 1.0)}
 
     @property
