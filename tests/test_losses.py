@@ -278,6 +278,12 @@ def test_cosine_matrix_and_matching_loss(damsm_inputs):
     valid = np.maximum(1.0 - same_class, np.eye(3))
     np.testing.assert_allclose(losses.matching_loss(cosine.astype("float32"), 10.0, same_class),
                                _matching(cosine, 10.0, valid), rtol=1e-4)
+    scores = tf.Variable(cosine.astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(losses.matching_loss(scores, 10.0, same_class))
+    gradient = _np(tape.gradient(loss, scores))
+    assert np.all(np.isfinite(gradient))
+    assert np.all(gradient[valid == 0] == 0.0) and np.all(gradient[valid > 0] != 0.0)  # excluded: no gradient
     # A diagonal that dominates gives a smaller loss than its transpose-free shuffle.
     assert float(np.sum(losses.matching_loss(np.eye(3, dtype="float32")))) < \
         float(np.sum(losses.matching_loss(np.roll(np.eye(3, dtype="float32"), 1, axis=1))))
