@@ -40,11 +40,12 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
     images whose repainted pixels are mostly outside the bird}}."""
     from mimnet_tf.data.synthbirds import render as rendering
     from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
+    from mimnet_tf.images import to_model_range
     from mimnet_tf.models.recolour import draws_per_region, recolour_regions
 
     scenes = [rendering.sample_scene(0, "train", index) for index in range(num)]
     renders = [rendering.render(scene, size) for scene in scenes]
-    images = np.stack([r.image for r in renders]).astype(np.float32) / 127.5 - 1.0
+    images = to_model_range(np.stack([r.image for r in renders]))
     masks = {part: np.stack([r.part_mask(part) for r in renders]) for part in COLOURABLE_PARTS}
     own = {part: np.array([sum(s.bird.colour(q) == s.bird.colour(part) for q in COLOURABLE_PARTS) == 1
                            for s in scenes]) & masks[part].any(axis=(1, 2)) for part in COLOURABLE_PARTS}

@@ -39,6 +39,7 @@ def measure(num: int, size: int, threshold: float, settings=SETTINGS) -> dict:
     """{setting: {"edge": L1, "core": L1, "unchanged": L1, "edge_unswapped": L1}}."""
     from mimnet_tf.data.synthbirds import render as rendering
     from mimnet_tf.data.synthbirds.palette import COLOUR_NAMES, COLOURABLE_PARTS
+    from mimnet_tf.images import to_model_range
     from mimnet_tf.models.recolour import DRAWS_PER_REGION, recolour_regions
 
     rng = np.random.default_rng(0)
@@ -52,8 +53,8 @@ def measure(num: int, size: int, threshold: float, settings=SETTINGS) -> dict:
             continue
         others = [c for c in COLOUR_NAMES if c != scene.bird.colour(part)]
         target = rendering.render(rendering.with_colours(scene, {part: others[rng.integers(len(others))]}), size)
-        image = source.image.astype(np.float32) / 127.5 - 1.0
-        wanted = target.image.astype(np.float32) / 127.5 - 1.0
+        image = to_model_range(source.image)
+        wanted = to_model_range(target.image)
         rows, cols = np.nonzero(core)
         row, col = rows[len(rows) // 2], cols[len(cols) // 2]
         draws = np.zeros((1, 1, DRAWS_PER_REGION), np.float32)

@@ -14,7 +14,7 @@ import numpy as np
 
 from mimnet_tf.data import pipeline, text
 from mimnet_tf.export import signatures
-from mimnet_tf.images import to_model_range
+from mimnet_tf.images import MODEL_SCALE, to_model_range
 from mimnet_tf.models.builder import load_generator
 from mimnet_tf.models.model_dir import ModelDir
 
@@ -148,7 +148,7 @@ def metadata(trained, model_format: str, model_file: str, batch_size, variant: s
             "input": "RGB pixels p in [0, 255] -> p / 127.5 - 1 (image resized to image_size first)",
             "output": "edited_image x in [-1, 1] -> round((x + 1) * 127.5) clipped to [0, 255]; "
                       "localisation_map in [0, 1]",
-            "scale": 127.5,
+            "scale": MODEL_SCALE,
             "offset": -1.0,
         },
         "tokenizer": {

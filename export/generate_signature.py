@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from mimnet_tf.export import signatures
 from mimnet_tf.data import text
+from mimnet_tf.images import to_uint8_tf
 
 GENERATE = "generate"
 GENERATE_TENSORS = "generate_tensors"
@@ -84,7 +85,7 @@ class GenerateModule(tf.Module):
              tf.boolean_mask(texts, tf.logical_not(has_known_word))])
         with tf.control_dependencies([check]):
             noise, condition_noise = row_noise(texts, self.noise_dim, self.condition_dim)
-        images = signatures.to_uint8_tf(self._run(token_ids, noise, condition_noise))
+        images = to_uint8_tf(self._run(token_ids, noise, condition_noise))
         pngs = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.TensorSpec([], tf.string))
         return {GENERATED_IMAGE_BYTES: pngs}
 

@@ -15,14 +15,15 @@ input image's size (names end in `_bytes` so TF Serving's REST API base64-encode
 each caption was read: `corrected_words` ("typed>word" pairs joined by spaces: typos read as the
 nearest vocabulary word) and `unknown_words` (words left unknown, joined by spaces).
 
-The TF image conversions below mirror `mimnet_tf.images` (value ranges, RGB on white, heat-map
-colours); tests check them against it.
+The value ranges are `mimnet_tf.images`' (its tensor versions); the TF image functions below
+mirror the rest of it (RGB on white, resizing, heat-map colours); tests check them against it.
 """
 from __future__ import annotations
 
 import tensorflow as tf
 
 from mimnet_tf.data import text
+from mimnet_tf.images import to_model_range_tf, to_pixel_range
 from mimnet_tf.exported_model import (  # noqa: F401 - the names every export writes, read as signatures.X
     CORRECTED_WORDS, EDIT, EDIT_TENSORS, EDITED_IMAGE, EDITED_IMAGE_BYTES, IMAGE, IMAGE_BYTES, LOCALISATION_MAP,
     LOCALISATION_MAP_BYTES, SERVE_TAG, SERVING_DEFAULT, TEXT, TOKEN_IDS, UNKNOWN_WORDS)
@@ -65,16 +66,6 @@ def edit_tensors_function(generator, image_size: int, max_words: int, batch_size
 
 
 # ---- Image conversions in TF (mirrors of mimnet_tf.images) ----
-
-
-def to_model_range_tf(pixels):
-    """float or uint8 pixels in [0, 255] -> float32 [-1, 1] (images.to_model_range)."""
-    return tf.cast(pixels, tf.float32) / 127.5 - 1.0
-
-
-def to_uint8_tf(images):
-    """float [-1, 1] -> uint8 [0, 255], clipped and rounded (images.to_uint8)."""
-    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
 
 
 def heat_map_tf(values):
@@ -194,7 +185,7 @@ class EditModule(TensorModule):
 
     def _encode(self, edited, localisation_map, shape):
         height, width = shape[0], shape[1]
-        pixels = resize_pixels_tf((edited + 1.0) * 127.5, height, width)
+        pixels = resize_pixels_tf(to_pixel_range(edited), height, width)
         edited_png = tf.io.encode_png(tf.cast(pixels, tf.uint8))
         values = tf.image.resize(localisation_map, tf.stack([height, width]), method="bilinear")
         map_png = tf.io.encode_png(heat_map_tf(values[..., 0]))

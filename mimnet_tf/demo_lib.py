@@ -11,7 +11,7 @@ from typing import Optional
 from mimnet_tf import machine_load, presets
 
 NEXT_IMAGE = "my_bird.png"
-NEXT_TEXT = "this bird has green wings and a red crown"
+NEXT_TEXT = "make the wings green and the crown red"
 
 
 def edit_command(preset: str) -> str:

@@ -99,7 +99,7 @@ def as_rgb(image, name: str = "image") -> np.ndarray:
         if array.min() < 0.0 or array.max() > 1.0:
             raise image_io.ImageError(f"{name}: a float array with values in [{array.min():g}, {array.max():g}]; "
                                       "expected [0, 1] (pass uint8 for values in [0, 255])")
-        array = np.round(array * 255.0)
+        array = image_io.unit_to_uint8(array)
     elif not np.issubdtype(array.dtype, np.integer) or array.dtype == bool or array.min() < 0 or array.max() > 255:
         raise image_io.ImageError(f"{name}: a {array.dtype} array; expected uint8 in [0, 255] or float in [0, 1]")
     return image_io.rgb_array(Image.fromarray(array.astype(np.uint8)))

@@ -1,7 +1,19 @@
 """Image value ranges and file I/O, decided once for the whole project.
 
-On disk and in reports images are uint8 RGB in [0, 255]; inside every model they are float32 in
-[-1, 1]; metrics (Diff, L1) use [0, 1]. Only this module converts between them.
+On disk and in reports images are uint8 RGB in [0, 255] ("pixels"); inside every model they are
+float32 in [-1, 1] ("model range"); metrics (Diff, L1) and summaries use [0, 1] ("unit range").
+Only this module converts between them:
+
+    pixels [0, 255]  -> model [-1, 1]   to_model_range (numpy), to_model_range_tf (tensors)
+    model [-1, 1]    -> uint8 [0, 255]  to_uint8 (numpy), to_uint8_tf (tensors)
+    model [-1, 1]    -> float [0, 255]  to_pixel_range (numpy and tensors; not rounded)
+    model [-1, 1]    -> unit [0, 1]     to_unit_range (numpy and tensors)
+    unit [0, 1]      -> model [-1, 1]   unit_to_model_range (numpy and tensors)
+    pixels [0, 255]  -> unit [0, 1]     pixels_to_unit_range (numpy)
+    unit [0, 1]      -> uint8 [0, 255]  unit_to_uint8 (numpy)
+
+The tensor versions import TensorFlow when first called, so that what only reads and writes
+files (the LiteRT runner, `edit --help`) does not load it.
 """
 from __future__ import annotations
 
@@ -13,25 +25,62 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from mimnet_tf import files
 
+# [-1, 1] = pixels / MODEL_SCALE - 1 (also written into every export's metadata).
+MODEL_SCALE = 127.5
+
 
 class ImageError(ValueError):
     """An image file that is missing, unreadable, corrupt or truncated."""
 
 
-def to_model_range(images: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return images.astype(np.float32) / 127.5 - 1.0
+def to_model_range(images) -> np.ndarray:
+    """Pixels in [0, 255] (uint8 or float) -> float32 [-1, 1]."""
+    return np.asarray(images).astype(np.float32) / MODEL_SCALE - 1.0
+
+
+def to_model_range_tf(pixels):
+    """`to_model_range` in TensorFlow: a tensor of pixels (uint8 or float) -> float32 [-1, 1]."""
+    import tensorflow as tf  # heavy: only graph code (input pipeline, export signatures) calls this
+
+    return tf.cast(pixels, tf.float32) / MODEL_SCALE - 1.0
+
+
+def to_pixel_range(images):
+    """[-1, 1] -> float [0, 255], neither rounded nor clipped (numpy arrays and tensors)."""
+    return (images + 1.0) * MODEL_SCALE
+
+
+def to_uint8(images) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255], clipped and rounded."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip(np.round(to_pixel_range(images)), 0, 255).astype(np.uint8)
+
+
+def to_uint8_tf(images):
+    """`to_uint8` in TensorFlow: a float tensor in [-1, 1] -> uint8 [0, 255], clipped and rounded."""
+    import tensorflow as tf  # heavy: only graph code (export signatures) calls this
+
+    return tf.cast(tf.clip_by_value(tf.round(to_pixel_range(images)), 0.0, 255.0), tf.uint8)
 
 
 def to_unit_range(images):
-    """[-1, 1] -> [0, 1] (works on numpy arrays and tensors)."""
+    """[-1, 1] -> [0, 1] (numpy arrays and tensors)."""
     return (images + 1.0) * 0.5
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """float [-1, 1] -> uint8 [0, 255], clipped and rounded."""
-    images = np.asarray(images, dtype=np.float32)
-    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+def unit_to_model_range(images):
+    """[0, 1] -> [-1, 1] (numpy arrays and tensors)."""
+    return images * 2.0 - 1.0
+
+
+def pixels_to_unit_range(images) -> np.ndarray:
+    """Pixels in [0, 255] -> float32 [0, 1]."""
+    return np.asarray(images, dtype=np.float32) / 255.0
+
+
+def unit_to_uint8(images) -> np.ndarray:
+    """float [0, 1] -> uint8 [0, 255], rounded (in the array's own precision) and clipped."""
+    return np.clip(np.round(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:

@@ -7,6 +7,7 @@ replicas). Probabilities never appear: the discriminators give logits (reality) 
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -58,9 +59,13 @@ def reconstruction_loss(outputs, image, coarse_weight=1.0, fine_weight=1.0, pixe
     return coarse_weight * coarse + fine_weight * fine
 
 
-def swap_localisation_loss(localisation_map, repainted, pool: str = "area", balance: bool = False):
-    """Binary cross-entropy of the TLU map A (batch, h, w, 1) against where colour swap repainted
-    the input (batch, S, S), reduced to A's size. -> (batch,). Not in the paper.
+def swap_localisation_loss(localisation_logits, repainted, pool: str = "area", balance: bool = False):
+    """Binary cross-entropy of the TLU map A = sigmoid(logits) (logits: batch, h, w, 1) against
+    where colour swap repainted the input (batch, S, S), reduced to A's size. -> (batch,). Not in
+    the paper.
+
+    Computed from the logits (`-log A = softplus(-logit)`, `-log(1 - A) = softplus(logit)`), so
+    a saturated cell still has its gradient `A - target`.
 
     `repainted` is in [0, 1], or above 1 for small regions under --colour_swap_area_reference.
     pool: "area" - a cell's target is the repainted share of its pixels; "max" - a cell with any
@@ -70,7 +75,7 @@ def swap_localisation_loss(localisation_map, repainted, pool: str = "area", bala
     """
     if pool not in SWAP_LOCALISATION_POOLS:
         raise ValueError(f"pool={pool!r}: expected one of {SWAP_LOCALISATION_POOLS}")
-    size = localisation_map.shape[1:3]
+    size = localisation_logits.shape[1:3]
     repainted = ops.cast(repainted, "float32")[..., None]
     factor = repainted.shape[1] // size[0]
 
@@ -80,8 +85,8 @@ def swap_localisation_loss(localisation_map, repainted, pool: str = "area", bala
     share = ops.clip(repainted, 0.0, 1.0)
     target = cell_max(share) if pool == "max" else area_downsample(share, size)
     positive_weight = ops.maximum(cell_max(repainted), 1.0) if balance else 1.0
-    a = ops.clip(ops.cast(localisation_map, "float32"), 1e-6, 1.0 - 1e-6)
-    return _mean_over_non_batch(-(positive_weight * target * ops.log(a) + (1.0 - target) * ops.log(1.0 - a)))
+    logits = ops.cast(localisation_logits, "float32")
+    return _mean_over_non_batch(positive_weight * target * real_loss(logits) + (1.0 - target) * fake_loss(logits))
 
 
 def pseudo_ground_truth_loss(localisation_map, image_features, texture_global, normalised=False):
@@ -159,8 +164,11 @@ def damsm_word_scores(regions, words, mask, gamma1=4.0, gamma2=5.0):
     context = ops.einsum("ijlr,ird->ijld", attention, regions)
     cn = context / (ops.norm(context, axis=-1, keepdims=True) + _EPS)
     cos = ops.sum(cn * wn[None], axis=-1)  # (i, j, l)
-    expd = ops.exp(gamma2 * cos) * mask[None]
-    return ops.log(ops.sum(expd, axis=-1) + _EPS) / gamma2
+    # log(sum_j exp(gamma2 cos_j) + eps) as one logsumexp: the eps term keeps a caption without
+    # words finite (log(eps) / gamma2), as AttnGAN's formula does.
+    scaled = ops.where(mask[None] > 0, gamma2 * cos, -np.inf)
+    eps_term = ops.zeros_like(scaled[..., :1]) + np.log(_EPS)
+    return ops.logsumexp(ops.concatenate([scaled, eps_term], axis=-1), axis=-1) / gamma2
 
 
 def cosine_matrix(a, b):
@@ -185,9 +193,11 @@ def matching_loss(scores, gamma3=10.0, same_class=None):
     valid = ops.ones_like(scores)
     if same_class is not None:
         valid = ops.maximum(1.0 - ops.cast(same_class, "float32"), eye)
-    rows = ops.log(masked_softmax(scores, valid, axis=1) + _EPS)
-    cols = ops.log(masked_softmax(scores, valid, axis=0) + _EPS)
-    return -ops.sum(rows * eye, axis=1) - ops.sum(cols * eye, axis=0)
+    # -log softmax of the diagonal = logsumexp over the valid entries - the diagonal; the
+    # diagonal is always valid, so every logsumexp is finite.
+    candidates = ops.where(valid > 0, scores, -np.inf)
+    matched = ops.diagonal(scores)
+    return (ops.logsumexp(candidates, axis=1) - matched) + (ops.logsumexp(candidates, axis=0) - matched)
 
 
 def damsm_loss(regions, image_global, words, sentence, mask, same_class=None,

@@ -27,7 +27,7 @@ def test_the_summary_names_the_report_both_models_the_load_and_the_next_command(
         "(1.0 of 2 cores))",
         "  edit your own picture next:",
         '    .venv/bin/python -m mimnet_tf.edit --preset=synthbirds64 --image=my_bird.png '
-        '--text="this bird has green wings and a red crown" --out=edited.png --save_map',
+        '--text="make the wings green and the crown red" --out=edited.png --save_map',
     ]
 
 

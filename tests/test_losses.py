@@ -132,14 +132,21 @@ def test_pseudo_ground_truth_degenerate_minimum_and_gradients():
 
 
 def _bce(a, target, positive_weight=1.0):
+    """The BCE of the TLU map written on probabilities, as losses.py had it before it took logits."""
     return -(positive_weight * target * np.log(a) + (1.0 - target) * np.log(1.0 - a)).mean(axis=(1, 2, 3))
 
 
+def _logit(a):
+    return np.log(a / (1.0 - a))
+
+
 def test_swap_localisation_loss_area_max_and_balance():
-    """BCE of A (2x2 cells of a 4x4 image) against the repainted map: the cell target is the
-    repainted share (area) or any repainted pixel (max); with balance, a cell's positive term is
-    weighted by the largest region weight in it (>= 1: --colour_swap_area_reference)."""
+    """BCE of A (2x2 cells of a 4x4 image, given by its logits) against the repainted map: the
+    cell target is the repainted share (area) or any repainted pixel (max); with balance, a cell's
+    positive term is weighted by the largest region weight in it (>= 1: --colour_swap_area_reference).
+    On moderate logits it equals the BCE written on probabilities."""
     a = np.array([[[[0.9], [0.2]], [[0.4], [0.6]]]], "float32")  # (1, 2, 2, 1)
+    logits = _logit(_np(a)).astype("float32")
     repainted = np.zeros((1, 4, 4), "float32")
     repainted[0, 0, 0] = 3.0  # one pixel of a small region, weight 3, in cell (0, 0)
     repainted[0, 2:4, 2:4] = 0.5  # a soft edge filling cell (1, 1)
@@ -147,14 +154,37 @@ def test_swap_localisation_loss_area_max_and_balance():
     area = _block_mean(share)
     cell_max = share.reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4))
     weight = np.maximum(_np(repainted)[..., None].reshape(1, 2, 2, 2, 2, 1).max(axis=(2, 4)), 1.0)
-    np.testing.assert_allclose(losses.swap_localisation_loss(a, repainted), _bce(_np(a), area), rtol=1e-5)
-    np.testing.assert_allclose(losses.swap_localisation_loss(a, repainted, pool="max"), _bce(_np(a), cell_max),
+    np.testing.assert_allclose(losses.swap_localisation_loss(logits, repainted), _bce(_np(a), area), rtol=1e-5)
+    np.testing.assert_allclose(losses.swap_localisation_loss(logits, repainted, pool="max"), _bce(_np(a), cell_max),
                                rtol=1e-5)
-    np.testing.assert_allclose(losses.swap_localisation_loss(a, repainted, pool="max", balance=True),
+    np.testing.assert_allclose(losses.swap_localisation_loss(logits, repainted, pool="max", balance=True),
                                _bce(_np(a), cell_max, weight), rtol=1e-5)
     assert cell_max[0, 0, 0, 0] == 1.0 and area[0, 0, 0, 0] == 0.25  # one pixel marks its whole cell
     with pytest.raises(ValueError, match="pool='median'"):
-        losses.swap_localisation_loss(a, repainted, pool="median")
+        losses.swap_localisation_loss(logits, repainted, pool="median")
+
+
+def _clipped_bce(logits, target):
+    """The former formula in TF: BCE on sigmoid(logits) clipped to [1e-6, 1 - 1e-6]."""
+    a = tf.clip_by_value(tf.sigmoid(logits), 1e-6, 1.0 - 1e-6)
+    return tf.reduce_mean(-(target * tf.math.log(a) + (1.0 - target) * tf.math.log(1.0 - a)))
+
+
+def test_swap_localisation_loss_on_saturated_logits_keeps_value_and_gradient():
+    """A cell saturated on the wrong side (|logit| = 40) costs ~40 and is pulled back with the full
+    BCE gradient (A - target) / cells; on clipped probabilities it cost -log(1e-6) = 13.8 and had
+    no gradient at all, so a TLU stuck at 0 or 1 could not learn its way out."""
+    logits = tf.Variable(np.array([[[[40.0], [-40.0]], [[40.0], [-40.0]]]], "float32"))
+    repainted = np.array([[[0.0, 1.0], [1.0, 0.0]]], "float32")  # cells 0 and 1 are wrong, 2 and 3 right
+    target = repainted[..., None]
+    with tf.GradientTape(persistent=True) as tape:
+        new = tf.reduce_mean(losses.swap_localisation_loss(logits, repainted))
+        old = _clipped_bce(logits, target)
+    np.testing.assert_allclose(float(new), (40.0 + 40.0) / 4, rtol=1e-5)
+    np.testing.assert_allclose(float(old), 2 * -np.log(1e-6) / 4, rtol=1e-3)
+    expected_gradient = (1.0 / (1.0 + np.exp(-_np(logits.numpy()))) - target) / 4  # (A - target) / cells
+    np.testing.assert_allclose(tape.gradient(new, logits), expected_gradient, atol=1e-7)
+    np.testing.assert_array_equal(tape.gradient(old, logits), 0.0)
 
 
 @pytest.mark.parametrize("concentration", [0.0, 0.1])
@@ -248,9 +278,50 @@ def test_cosine_matrix_and_matching_loss(damsm_inputs):
     valid = np.maximum(1.0 - same_class, np.eye(3))
     np.testing.assert_allclose(losses.matching_loss(cosine.astype("float32"), 10.0, same_class),
                                _matching(cosine, 10.0, valid), rtol=1e-4)
+    scores = tf.Variable(cosine.astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(losses.matching_loss(scores, 10.0, same_class))
+    gradient = _np(tape.gradient(loss, scores))
+    assert np.all(np.isfinite(gradient))
+    assert np.all(gradient[valid == 0] == 0.0) and np.all(gradient[valid > 0] != 0.0)  # excluded: no gradient
     # A diagonal that dominates gives a smaller loss than its transpose-free shuffle.
     assert float(np.sum(losses.matching_loss(np.eye(3, dtype="float32")))) < \
         float(np.sum(losses.matching_loss(np.roll(np.eye(3, dtype="float32"), 1, axis=1))))
+
+
+def _clipped_matching(scores, gamma3):
+    """The former matching loss in TF: log of the batch softmax plus 1e-8."""
+    s = gamma3 * scores
+    eye = tf.eye(s.shape[0])
+    rows = tf.math.log(tf.nn.softmax(s, axis=1) + 1e-8)
+    cols = tf.math.log(tf.nn.softmax(s, axis=0) + 1e-8)
+    return -tf.reduce_sum(rows * eye, axis=1) - tf.reduce_sum(cols * eye, axis=0)
+
+
+def test_matching_loss_on_a_badly_matched_batch_keeps_value_and_gradient():
+    """Scores 4 apart (40 after gamma3 = 10) put each match at P = e^-40: the loss is -log P = 40
+    per direction and the gradient on the matched score -gamma3 per direction. The former log(P +
+    1e-8) stopped at -log(1e-8) = 18.4 with a gradient of 8.5e-9: a batch of bad matches did not
+    train."""
+    scores = tf.Variable(np.array([[-2.0, 2.0], [2.0, -2.0]], "float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        new = tf.reduce_sum(losses.matching_loss(scores, 10.0))
+        old = tf.reduce_sum(_clipped_matching(scores, 10.0))
+    np.testing.assert_allclose(float(new), 2 * 2 * 40.0, rtol=1e-5)
+    np.testing.assert_allclose(float(old), 2 * 2 * -np.log(1e-8), rtol=1e-3)
+    new_gradient, old_gradient = (_np(tape.gradient(x, scores)) for x in (new, old))
+    np.testing.assert_allclose(np.diag(new_gradient), [-20.0, -20.0], rtol=1e-5)
+    assert np.all(np.abs(np.diag(old_gradient)) < 1e-6)
+
+
+def test_damsm_word_scores_of_a_caption_without_words_stay_finite(damsm_inputs):
+    """No real word: the score is AttnGAN's log(0 + 1e-8) / gamma2, finite, as before logsumexp."""
+    regions, words, mask, _, _ = damsm_inputs
+    mask = mask.copy()
+    mask[1] = 0.0
+    got = _np(losses.damsm_word_scores(regions, words * mask[..., None], mask, 4.0, 5.0))
+    np.testing.assert_allclose(got[:, 1], np.log(1e-8) / 5.0, rtol=1e-6)
+    assert np.all(np.isfinite(got))
 
 
 def test_damsm_loss_is_the_word_plus_the_sentence_term(damsm_inputs):

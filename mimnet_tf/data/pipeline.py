@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from mimnet_tf.config import DataConfig
 from mimnet_tf.data import records, text
+from mimnet_tf.images import to_model_range_tf
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -71,7 +72,7 @@ def decode_example(serialized, config: DataConfig, training: bool, position=0):
         image = tf.image.resize(image, [size, size], antialias=True)
     if training and config.random_flip:
         image = tf.image.stateless_random_flip_left_right(image, _stateless_seed(config.seed, position, 2))
-    image = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+    image = tf.clip_by_value(to_model_range_tf(image), -1.0, 1.0)
     image.set_shape([size, size, 3])
 
     captions = parsed["captions"]

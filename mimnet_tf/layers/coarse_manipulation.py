@@ -39,7 +39,8 @@ class CoarseManipulation(layers.Layer):
         ImageEncoder), boundary_features (batch, h, w, c) -> dict(
         upsampled=U (batch, S/2, S/2, c_u), coarse=(batch, S/2, S/2, 3),
         localisation_map=A (batch, h, w, 1), texture_global=t (batch, c),
-        manipulated_features=F_c, with word_attention also its weights word_attention=(batch, h*w, L)).
+        manipulated_features=F_c, with the TLU enabled also localisation_logits (the logits of A, for
+        the losses), with word_attention also its weights word_attention=(batch, h*w, L)).
     """
 
     def __init__(self, channels: int, upsample_levels: int, use_tlu: bool = True, tlu_init_bias: float = 0.0,
@@ -83,11 +84,11 @@ class CoarseManipulation(layers.Layer):
         manipulated = ops.concatenate(parts, axis=-1)
         for block in self.residual_blocks:  # Eq. 5-6
             manipulated = block(manipulated)
-        result = {
-            "texture_global": texture_global,
-            "manipulated_features": manipulated,
-            "localisation_map": self.tlu(texture_global, manipulated),  # Eq. 9
-        }
+        localisation, logits = self.tlu(texture_global, manipulated, return_logits=True)  # Eq. 9
+        result = {"texture_global": texture_global, "manipulated_features": manipulated,
+                  "localisation_map": localisation}
+        if logits is not None:
+            result["localisation_logits"] = logits
         if self.word_attention is not None:
             result["word_attention"] = weights
         return result

@@ -18,7 +18,9 @@ class TargetLocalisationUnit(layers.Layer):
             rebuilt from the manipulated features).
         init_bias: initial bias b (0 -> A starts near 0.5).
 
-    Call: texture_global (batch, c), coarse_features (batch, h, w, c) -> A (batch, h, w, 1).
+    Call: texture_global (batch, c), coarse_features (batch, h, w, c) -> A (batch, h, w, 1); with
+        `return_logits=True`, (A, logits of A) so that a loss on A can work on the logits (the
+        disabled TLU has no logits: None).
 
     Example:
         >>> TargetLocalisationUnit()(keras.ops.ones((2, 4)), keras.ops.ones((2, 3, 3, 4))).shape
@@ -38,13 +40,16 @@ class TargetLocalisationUnit(layers.Layer):
             shape=(), initializer=keras.initializers.Constant(self.init_bias), name="bias"
         )
 
-    def call(self, texture_global, coarse_features):
+    def call(self, texture_global, coarse_features, return_logits=False):
         if not self.enabled:
-            return ops.ones_like(coarse_features[..., :1])
+            ones = ops.ones_like(coarse_features[..., :1])
+            return (ones, None) if return_logits else ones
         query = self.query(texture_global)[:, None, None, :]
         channels = float(coarse_features.shape[-1])
         logits = ops.sum(query * coarse_features, axis=-1, keepdims=True) / channels**0.5
-        return ops.sigmoid(logits + ops.cast(self.bias, logits.dtype))
+        logits = logits + ops.cast(self.bias, logits.dtype)
+        localisation = ops.sigmoid(logits)
+        return (localisation, logits) if return_logits else localisation
 
     def get_config(self):
         return {**super().get_config(), "enabled": self.enabled, "init_bias": self.init_bias}

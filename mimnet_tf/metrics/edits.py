@@ -22,11 +22,8 @@ from PIL import Image
 from mimnet_tf.data.synthbirds.edit_cases import EditCase
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS, dominant_colour
 from mimnet_tf.data.synthbirds.render import Rendering
+from mimnet_tf.images import pixels_to_unit_range
 from mimnet_tf.metrics.similarity import manipulative_precision
-
-
-def _unit(image: np.ndarray) -> np.ndarray:
-    return np.asarray(image, dtype=np.float32) / 255.0
 
 
 def score_edit(case: EditCase, edited: np.ndarray, source: Rendering, target: Rendering,
@@ -42,7 +39,7 @@ def score_edit(case: EditCase, edited: np.ndarray, source: Rendering, target: Re
     for part in COLOURABLE_PARTS:
         if part not in named:
             unnamed[part] = dominant_colour(edited, source.part_mask(part)) == source_colour(case, part)
-    difference = np.abs(_unit(edited) - _unit(source.image))
+    difference = np.abs(pixels_to_unit_range(edited) - pixels_to_unit_range(source.image))
     outside = ~source.bird_mask
     score = {
         "case_id": case.case_id,
@@ -50,7 +47,7 @@ def score_edit(case: EditCase, edited: np.ndarray, source: Rendering, target: Re
         "kept": {p: bool(hits[p]) for p in case.kept},
         "unnamed": {p: bool(v) for p, v in unnamed.items()},
         "background_l1": float(difference[outside].mean()) if outside.any() else 0.0,
-        "gt_l1": float(np.abs(_unit(edited) - _unit(target.image)).mean()),
+        "gt_l1": float(np.abs(pixels_to_unit_range(edited) - pixels_to_unit_range(target.image)).mean()),
         "diff": float(difference.mean()),
     }
     if localisation_map is not None:

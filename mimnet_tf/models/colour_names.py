@@ -20,6 +20,7 @@ import numpy as np
 from PIL import ImageColor
 
 from mimnet_tf.config import COLOUR_NAME_TABLES
+from mimnet_tf.images import to_model_range
 
 XKCD_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "xkcd_colours.txt")
 
@@ -55,5 +56,5 @@ def vocabulary_colours(table: str, words) -> tuple[np.ndarray, np.ndarray]:
         rgb = names.get(word)
         if rgb is not None:
             colour_of_word[token_id] = rows.setdefault(tuple(rgb), len(rows))
-    palette = np.array(list(rows) or [(0, 0, 0)], np.float32) / 127.5 - 1.0
+    palette = to_model_range(np.array(list(rows) or [(0, 0, 0)], np.float32))
     return palette, colour_of_word

@@ -28,7 +28,8 @@ class MIMNetGenerator(keras.Model):
     `MIMNetGenerator({"image": I, "token_ids": T})` returns a dict with
     - `fine`: the edited image at S, (batch, S, S, 3) in [-1, 1];
     - `coarse`: the ICM image at S/2, (batch, S/2, S/2, 3);
-    - `localisation_map`: the TLU map A, (batch, S/ds, S/ds, 1) in [0, 1];
+    - `localisation_map`: the TLU map A, (batch, S/ds, S/ds, 1) in [0, 1], and (TLU enabled)
+      `localisation_logits`, its logits, for losses on A;
     - `word_attention`: FIR's word attention weights (batch, (S/2)^2, L); with `icm_word_attention`
       also `icm_word_attention` (batch, (S/ds)^2, L);
     plus the internals the losses need (`texture_global`, `image_features`, `memory_attention`).
@@ -120,6 +121,8 @@ class MIMNetGenerator(keras.Model):
             "image_features": image_levels[-1],
             "memory_attention": texture["attention"],
             "word_attention": fine["word_attention"],
+            **({"localisation_logits": ops.cast(coarse["localisation_logits"], "float32")}
+               if "localisation_logits" in coarse else {}),
             # Only with --icm_word_attention: ICM's word attention.
             **({"icm_word_attention": coarse["word_attention"]} if "word_attention" in coarse else {}),
         }

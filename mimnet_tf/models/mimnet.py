@@ -17,6 +17,7 @@ from keras import ops
 
 from mimnet_tf import losses
 from mimnet_tf.config import LossWeights, ModelConfig, TrainConfig
+from mimnet_tf.images import to_unit_range
 from mimnet_tf.layers.memory_bank import memory_variables
 from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
@@ -90,6 +91,8 @@ class MIMNet(GANModel):
             raise ValueError("loss weight damsm > 0 needs a pretrained DAMSM (--damsm_dir)")
         if loss_weights.redescription > 0 and redescriber is None:
             raise ValueError("loss weight redescription > 0 needs a pretrained STREAM captioner (--stream_dir)")
+        if loss_weights.swap_localisation > 0 and not model_config.use_tlu:
+            raise ValueError("loss weight swap_localisation > 0 needs the TLU map (--use_tlu)")
         self.phases = (RECONSTRUCTION, ADVERSARIAL)
         if train_config.colour_swap_described and colour_words is None:
             raise ValueError("--colour_swap_described needs the vocabulary's colour words (colour_names.py)")
@@ -120,8 +123,9 @@ class MIMNet(GANModel):
         outputs = self.generator({"image": image, "token_ids": batch["mismatched_token_ids"]})
         size = (int(image.shape[1]), int(image.shape[2]))
         localisation = ops.image.resize(outputs["localisation_map"], size, interpolation="nearest")
-        columns = [(image + 1.0) / 2.0, (ops.image.resize(outputs["coarse"], size, interpolation="nearest") + 1.0) / 2.0,
-                   (outputs["fine"] + 1.0) / 2.0, ops.repeat(localisation, 3, axis=-1)]
+        coarse = ops.image.resize(outputs["coarse"], size, interpolation="nearest")
+        columns = [to_unit_range(image), to_unit_range(coarse), to_unit_range(outputs["fine"]),
+                   ops.repeat(localisation, 3, axis=-1)]
         return {"edits": ops.clip(ops.concatenate(columns, axis=2), 0.0, 1.0)}
 
     @property
@@ -230,8 +234,8 @@ class MIMNet(GANModel):
             total = w.reconstruction * rec + w.pseudo_gt * pgt
             swap_loc = ops.zeros((batch,))
             if w.swap_localisation > 0 and swapped is not None:  # A marks what the caption must fix
-                swap_loc = losses.swap_localisation_loss(outputs["localisation_map"], repainted, w.swap_localisation_pool,
-                                                         w.swap_localisation_balance) * swapped
+                swap_loc = losses.swap_localisation_loss(outputs["localisation_logits"], repainted,
+                                                         w.swap_localisation_pool, w.swap_localisation_balance) * swapped
                 total = total + w.swap_localisation * swap_loc
             rmt = ops.zeros((batch,))
             if use_rmt:  # Eq. 16: any memory mixture must decode to a real-looking image

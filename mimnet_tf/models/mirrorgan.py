@@ -31,12 +31,12 @@ from mimnet_tf import losses
 from mimnet_tf.config import LossWeights, ModelConfig, RunConfig, TrainConfig
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.images import to_unit_range
-from mimnet_tf.layers.glam_generator import MirrorGANGenerator
 from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.stage_discriminator import StageDiscriminator, downsamples_for
 from mimnet_tf.models.checkpointing import restore_generator
 from mimnet_tf.models.damsm import damsm_from_dir
 from mimnet_tf.models.gan import GANModel
+from mimnet_tf.models.mirrorgan_generator import MirrorGANGenerator
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
 from mimnet_tf.models.stream import stream_from_dir
 

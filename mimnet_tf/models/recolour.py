@@ -21,6 +21,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mimnet_tf.config import COLOUR_SWAP_COLOURS, COLOUR_SWAP_SHADINGS
+from mimnet_tf.images import to_unit_range, unit_to_model_range
 
 # Per region: seed row, seed column, new colour (3), keep-region draw; then a row and a column
 # for each further candidate seed.
@@ -50,8 +51,8 @@ RATIO_OFFSET = 0.1
 def _shaded_distance(images, seeds):
     """(batch, K, S, S) distance of each pixel to k x seed colour, k the brightness scale in
     1 +- SHADE_TOLERANCE that fits it best ([-1, 1] units, as the additive distance)."""
-    pixels = (images[:, None] + 1.0) / 2.0  # (batch, 1, S, S, 3) in [0, 1]
-    seeds = ((seeds + 1.0) / 2.0)[:, :, None, None, :]  # (batch, K, 1, 1, 3)
+    pixels = to_unit_range(images[:, None])  # (batch, 1, S, S, 3) in [0, 1]
+    seeds = to_unit_range(seeds)[:, :, None, None, :]  # (batch, K, 1, 1, 3)
     norm = tf.maximum(tf.reduce_sum(seeds * seeds, -1, keepdims=True), 1e-6)
     scale = tf.reduce_sum(pixels * seeds, -1, keepdims=True) / norm
     scale = tf.clip_by_value(scale, 1.0 - SHADE_TOLERANCE, 1.0 + SHADE_TOLERANCE)
@@ -61,9 +62,9 @@ def _shaded_distance(images, seeds):
 def _scale_colour(images, seed_colour, new_colour):
     """Every pixel's colour times new / seed per channel (offset by RATIO_OFFSET): the seed colour
     becomes the new one, and its shaded versions the new one equally shaded."""
-    ratio = ((new_colour + 1.0) / 2.0 + RATIO_OFFSET) / ((seed_colour + 1.0) / 2.0 + RATIO_OFFSET)
-    scaled = ((images + 1.0) / 2.0 + RATIO_OFFSET) * ratio[:, None, None, :] - RATIO_OFFSET
-    return tf.clip_by_value(scaled * 2.0 - 1.0, -1.0, 1.0)
+    ratio = (to_unit_range(new_colour) + RATIO_OFFSET) / (to_unit_range(seed_colour) + RATIO_OFFSET)
+    scaled = (to_unit_range(images) + RATIO_OFFSET) * ratio[:, None, None, :] - RATIO_OFFSET
+    return tf.clip_by_value(unit_to_model_range(scaled), -1.0, 1.0)
 
 
 def named_colour(colours, palette):
@@ -179,7 +180,7 @@ def recolour_regions(images, draws, threshold: float = 0.25, centre: float = 0.6
         if colours == "batch":
             new_colour = tf.roll(seed_colour, shift=-1, axis=0)
         else:
-            new_colour = d[:, 2:5] * 2.0 - 1.0
+            new_colour = unit_to_model_range(d[:, 2:5])
         applied = tf.cast(d[:, 5] < 1.0 / (region + 1), tf.float32) * tf.cast(area <= max_area, tf.float32)
         if described is not None:
             applied *= tf.cast(tf.reduce_any(eligible, axis=1), tf.float32)

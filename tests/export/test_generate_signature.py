@@ -7,7 +7,7 @@ from mimnet_tf.export.generate_signature import (
     row_noise)
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.images import decode_image
-from mimnet_tf.layers.glam_generator import MirrorGANGenerator
+from mimnet_tf.models.mirrorgan_generator import MirrorGANGenerator
 
 MAX_WORDS = 6
 

@@ -21,15 +21,6 @@ def _smooth_image(height=90, width=120):
     return np.stack([(2 * xx) % 256, (3 * yy) % 256, (xx + yy) % 256], -1).astype(np.uint8)
 
 
-def test_value_ranges_match_images_module():
-    x = np.random.default_rng(0).uniform(-1.2, 1.2, (4, 5, 3)).astype(np.float32)
-    np.testing.assert_array_equal(signatures.to_uint8_tf(tf.constant(x)).numpy(), images.to_uint8(x))
-    pixels = np.arange(256, dtype=np.uint8)
-    np.testing.assert_allclose(signatures.to_model_range_tf(tf.constant(pixels)).numpy(),
-                               images.to_model_range(pixels), atol=1e-7)
-    assert signatures.to_model_range_tf(tf.constant([0, 255], tf.uint8)).numpy().tolist() == [-1.0, 1.0]
-
-
 def test_heat_map_matches_images_heat_map_including_out_of_range():
     values = np.linspace(-0.3, 1.3, 171, dtype=np.float32).reshape(9, 19)
     np.testing.assert_array_equal(signatures.heat_map_tf(tf.constant(values)).numpy(), images.heat_map(values))

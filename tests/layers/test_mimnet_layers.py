@@ -367,6 +367,9 @@ def test_tlu_is_eq_9_in_0_1():
     expected = _sigmoid(np.einsum("bc,bhwc->bhw", query, _np(coarse)) / 2.0 + 0.3)[..., None]
     np.testing.assert_allclose(a, expected, rtol=1e-5, atol=1e-6)
     assert a.std() > 1e-3  # the map varies over positions
+    same, logits = tlu(texture_global, coarse, return_logits=True)  # the losses' view of A
+    np.testing.assert_array_equal(same, a)
+    np.testing.assert_allclose(_sigmoid(_np(logits)), a, rtol=1e-6, atol=1e-7)
 
 
 def test_tlu_disabled_gives_ones():
@@ -376,6 +379,10 @@ def test_tlu_disabled_gives_ones():
     a = tlu(rng.normal(size=(2, 4)).astype("float32"), rng.normal(size=(2, 3, 3, 4)).astype("float32"))
     assert tuple(a.shape) == (2, 3, 3, 1)
     np.testing.assert_array_equal(a, 1.0)
+    ones, logits = tlu(rng.normal(size=(2, 4)).astype("float32"), rng.normal(size=(2, 3, 3, 4)).astype("float32"),
+                       return_logits=True)
+    np.testing.assert_array_equal(ones, 1.0)
+    assert logits is None  # A = 1 has no finite logits; --swap_localisation requires --use_tlu
 
 
 # ----------------------------------------------------------------------------- ICM
@@ -415,6 +422,7 @@ def test_icm_fuses_by_the_tlu_map_eq_7():
     other = [x + 1.0 for x in levels]
     without = CoarseManipulation(32, 1, use_tlu=False, image_skips=True)
     np.testing.assert_array_equal(without(texture, MASK, levels, boundary)["localisation_map"], 1.0)
+    assert "localisation_logits" not in without(texture, MASK, levels, boundary)
     np.testing.assert_allclose(without(texture, MASK, levels, boundary)["coarse"],
                                without(texture, MASK, other, boundary)["coarse"], atol=1e-6)
     with_tlu = CoarseManipulation(32, 1, use_tlu=True, image_skips=True)

@@ -491,7 +491,7 @@ def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, 
         with tf.GradientTape() as tape:
             text = model.generator.encode_text(batch["token_ids"])
             outputs = model.generator.manipulate(source, text["words"], text["mask"])
-            loss = tf.reduce_mean(losses.swap_localisation_loss(outputs["localisation_map"], repainted))
+            loss = tf.reduce_mean(losses.swap_localisation_loss(outputs["localisation_logits"], repainted))
         grads = tape.gradient(loss, model.generator.icm.tlu.trainable_variables)
         assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
     options = {"swap_localisation": 2.0, "pseudo_gt": 0.0, "randomised_memory": 0.0,
@@ -499,14 +499,16 @@ def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, 
     with switched(model, (RECONSTRUCTION,), train={**train, "colour_swap_area_reference": 0.5}, loss=options):
         source, _, _, repainted = model._colour_swap(batch["image"], BATCH)  # the draws train_step makes next
         text = model.generator.encode_text(batch["token_ids"])
-        a = model.generator.manipulate(source, text["words"], text["mask"])["localisation_map"]
-        expected = {options: float(tf.reduce_mean(losses.swap_localisation_loss(a, repainted, *options)))
+        logits = model.generator.manipulate(source, text["words"], text["mask"])["localisation_logits"]
+        expected = {options: float(tf.reduce_mean(losses.swap_localisation_loss(logits, repainted, *options)))
                     for options in (("max", True), ("area", False))}
         reported = float(model.train_step(batch)["swap_localisation"])
         np.testing.assert_allclose(reported, expected[("max", True)], rtol=1e-4)
         assert abs(reported - expected[("area", False)]) > 1e-3  # the options reach the loss
     with switched(model, (RECONSTRUCTION,), loss={"pseudo_gt": 0.0}):
         assert float(model.train_step(batch)["swap_localisation"]) == 0.0  # off by default
+    with pytest.raises(ValueError, match="swap_localisation > 0 needs the TLU"):  # A = 1 has no logits
+        make_model(model={"use_tlu": False}, loss={"swap_localisation": 1.0})
 
 
 # ----------------------------------------------------------------------------- text encoder, reproducibility

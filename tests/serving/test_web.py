@@ -139,7 +139,7 @@ def test_the_page_edits_in_a_real_browser(tmp_path):
     picture = images.resize(images.load_image(os.path.join(REPO, "docs", "bird.png")), (100, 80))  # not square
     picture_path = str(tmp_path / "my_bird.png")
     images.save_image(picture_path, picture)
-    sentence = "make the wings grean"
+    sentence = "please make the wings grean"
     with WebServer(editor, WebConfig(port=0)) as server, \
             Browser(browser_path, driver_or_reason, str(tmp_path / "profile"), str(tmp_path / "chromedriver.log")) as page:
         page.open(server.url)
@@ -158,7 +158,7 @@ def test_the_page_edits_in_a_real_browser(tmp_path):
         expected = editor.edit(picture_path, sentence)
         np.testing.assert_array_equal(_decode_data_url(shown[0]), expected.edited)
         np.testing.assert_array_equal(_decode_data_url(shown[1]), expected.map_overlay)
-        assert shown[2:] == ["Read 'grean' as 'green'; unknown words (ignored): make.", "grean>green"]
+        assert shown[2:] == ["Read 'grean' as 'green'; unknown words (ignored): please.", "grean>green"]
 
         page.clear("#text")
         page.type("#text", "zork blorp")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mimnet_tf.images import pixels_to_unit_range
+
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (214, 32, 32),
     "orange": (244, 132, 22),
@@ -44,7 +46,7 @@ def check_colour(name: str) -> str:
 
 def rgb_to_lab(rgb) -> np.ndarray:
     """sRGB in [0, 255] [..., 3] -> CIE Lab (D65) float32 [..., 3]."""
-    c = np.asarray(rgb, dtype=np.float32) / 255.0
+    c = pixels_to_unit_range(rgb)
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     xyz = linear @ np.array(
         [[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]], np.float32

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mimnet_tf.layers.glam_generator import MirrorGANGenerator, stage_sizes
+from mimnet_tf.models.mirrorgan_generator import MirrorGANGenerator, stage_sizes
 
 
 def test_stage_sizes():
