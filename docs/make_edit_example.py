@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import mimnet_tf
+from mimnet_tf import images
 
 PANEL = 192
 GAP = 12
@@ -22,7 +23,7 @@ LABEL_HEIGHT = 22
 
 def panels(preset: str, image_path: str, text: str) -> list[tuple[str, np.ndarray]]:
     result = mimnet_tf.Editor.from_preset(preset).edit(image_path, text)
-    picture = np.asarray(Image.open(image_path).convert("RGB"))
+    picture = images.load_image(image_path)
     return [("input", picture), ("edited", result.edited), ("TLU map (where it edited)", result.map_overlay)]
 
 
@@ -32,7 +33,7 @@ def draw(labelled: list[tuple[str, np.ndarray]]) -> Image.Image:
     pen = ImageDraw.Draw(canvas)
     for i, (label, array) in enumerate(labelled):
         x = i * (PANEL + GAP)
-        canvas.paste(Image.fromarray(array).resize((PANEL, PANEL), Image.NEAREST), (x, 0))
+        canvas.paste(Image.fromarray(images.resize(array, PANEL, Image.NEAREST)), (x, 0))
         pen.text((x + 2, PANEL + 5), label, fill="black")
     return canvas
 

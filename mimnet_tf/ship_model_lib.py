@@ -6,7 +6,6 @@ import shutil
 from typing import Callable
 
 from mimnet_tf import benchmark_edits_lib, files
-from mimnet_tf.benchmark_edits_lib import run_benchmark
 from mimnet_tf.editors import load_editor
 from mimnet_tf.models.model_dir import LOG_FILENAME, SUMMARY_FILENAME, ModelDir
 
@@ -39,7 +38,7 @@ def subset_scores(result: dict) -> dict:
 def score_subset(model_dir: str, num_cases: int, split: str = SHIP_SPLIT) -> dict:
     """The subset measures of the model in `model_dir` on the first `num_cases` edit cases of `split`."""
     editor = load_editor(model_dir)
-    return subset_scores(run_benchmark(editor, num_cases=num_cases, size=editor.image_size, split=split))
+    return subset_scores(benchmark_edits_lib.run_benchmark(editor, num_cases=num_cases, size=editor.image_size, split=split))
 
 
 def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subset_cases: int = 40,

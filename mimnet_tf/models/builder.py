@@ -101,9 +101,9 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
         load_image_encoder_weights(model.generator, config.model.image_encoder_weights)
         log(f"Image encoder initialised from {config.model.image_encoder_weights}")
     if config.model.generator_init_dir:
-        own = config.train.model_dir and checkpoint_files(ModelDir(config.train.model_dir).checkpoint_dir)
-        if own:  # a resumed run: its own checkpoint replaces the weights anyway
-            log(f"--generator_init_dir not read: resuming from {ModelDir(config.train.model_dir).checkpoint_dir}")
+        own_dir = ModelDir(config.train.model_dir).checkpoint_dir if config.train.model_dir else ""
+        if own_dir and checkpoint_files(own_dir):  # a resumed run: its own checkpoint replaces the weights anyway
+            log(f"--generator_init_dir not read: resuming from {own_dir}")
         else:
             path = init_generator_from(model.generator, config.model.generator_init_dir, config.model, vocab)
             log(f"Generator initialised from {path}")

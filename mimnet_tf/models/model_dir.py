@@ -12,7 +12,8 @@ A model directory is what `python -m mimnet_tf.train` writes into `--model_dir`,
     train.lock           held by the one process that trains into the directory
 
 No TensorFlow here: the entry points read a directory's config before they load TensorFlow.
-Checking and resuming checkpoints is models/checkpoint_files.py. The loaders that build a model from a directory live beside their model (`builder.load_generator`,
+Checking and resuming checkpoints is models/checkpoint_files.py. The loaders that build a model
+from a directory live beside their model (`builder.load_generator`,
 `damsm.damsm_from_dir`, `stream.stream_from_dir`, `mirrorgan.load_mirrorgan`); they all read the
 directory through `ModelDir`.
 """
