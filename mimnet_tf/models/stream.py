@@ -189,8 +189,10 @@ def build_stream(model_config, image_size: Optional[int] = None) -> STREAM:
     if model_config.vocab_size < 2:
         raise ValueError(f"ModelConfig.vocab_size={model_config.vocab_size}: set it from the vocabulary first "
                          "(models.model_dir.with_vocab)")
+    # The decoder runs the caption's words and one end: at least MAX_LENGTH steps, more for longer captions.
     stream = STREAM(model_config.vocab_size, model_config.stream_embed_dim, model_config.stream_hidden_dim,
-                    model_config.base_channels, model_config.feature_downsample, name="stream")
+                    model_config.base_channels, model_config.feature_downsample,
+                    max_length=max(MAX_LENGTH, model_config.max_words + 1), name="stream")
     stream.build_all(size, model_config.max_words)
     return stream
 

@@ -124,3 +124,15 @@ def test_loading_refuses_another_vocabulary_or_a_missing_directory(pretrained, t
         stream_from_dir(str(tmp_path / "nothing"))
     with pytest.raises(FileNotFoundError, match="stream_dir"):
         stream_from_dir("")
+
+
+def test_a_stream_built_for_captions_longer_than_twenty_words_takes_them():
+    from mimnet_tf.config import ModelConfig
+    from mimnet_tf.models.stream import build_stream
+
+    config = ModelConfig(vocab_size=12, stream_embed_dim=8, stream_hidden_dim=12, base_channels=4,
+                         feature_downsample=4, max_words=24, image_size=16)
+    stream = build_stream(config)
+    tokens = np.full((1, 24), 3, "int32")
+    logits = stream({"image": np.zeros((1, 16, 16, 3), "float32"), "token_ids": tokens})
+    assert logits.shape == (1, 25, 12)
