@@ -3,7 +3,8 @@
 Every exporter (SavedModel, TFLite, ONNX) loads the generator with `load_checkpoint`, wraps
 `mimnet_tf.export.signatures.run_generator`, writes a metadata JSON with `write_metadata` (TFLite and ONNX:
 the SavedModel carries its signatures), and checks itself against the Keras model on
-`parity_batches` with `max_abs_diff` / `unit_psnr`.
+`parity_batches` with `max_abs_diff` / `unit_psnr`. A MirrorGAN's exports have their inputs,
+reference and metadata in export/generate_common.py, and share the rest of this module.
 """
 from __future__ import annotations
 
@@ -16,16 +17,23 @@ from mimnet_tf.data import pipeline, text
 from mimnet_tf.export import signatures
 from mimnet_tf.images import MODEL_SCALE, to_model_range
 from mimnet_tf.models.builder import load_generator
+from mimnet_tf.models.mirrorgan import load_mirrorgan
 from mimnet_tf.models.model_dir import ModelDir
+
+# How an app turns a model's output image into pixels (written into every export's metadata).
+OUTPUT_PIXELS = "x in [-1, 1] -> round((x + 1) * 127.5) clipped to [0, 255]"
 
 
 def load_checkpoint(model_dir: str):
-    """A TrainedGenerator from a model directory written by training (one-line errors)."""
+    """A TrainedGenerator (MIM-Net) or TrainedMirrorGAN from a model directory written by training
+    (one-line errors)."""
     if not model_dir:
         raise ValueError("--checkpoint is required: a model directory written by `python -m mimnet_tf.train`")
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"--checkpoint={model_dir}: no such directory (expected a model directory "
                                 "written by `python -m mimnet_tf.train`, holding config.json, vocab.txt, checkpoints/)")
+    if model_kind(model_dir) == "mirrorgan":
+        return load_mirrorgan(model_dir)
     return load_generator(model_dir)
 
 
@@ -86,12 +94,13 @@ def _prepared_batches(trained, split: str, count: int) -> list[dict]:
 
 
 def group(examples: list[dict], batch_size: int) -> list[dict]:
-    """Stacks single examples into batches of `batch_size` (a static-batch model's input)."""
+    """Stacks single examples into batches of `batch_size` (a static-batch model's input): every
+    array of the examples (image and token_ids, or MirrorGAN's token_ids and noises), not the caption."""
+    names = [name for name, value in examples[0].items() if isinstance(value, np.ndarray)] if examples else []
     batches = []
     for start in range(0, len(examples) - batch_size + 1, batch_size):
         chunk = examples[start:start + batch_size]
-        batches.append({"image": np.concatenate([b["image"] for b in chunk]),
-                        "token_ids": np.concatenate([b["token_ids"] for b in chunk])})
+        batches.append({name: np.concatenate([b[name] for b in chunk]) for name in names})
     return batches
 
 
@@ -114,14 +123,19 @@ def compare(trained, run, batches: list[dict]) -> dict:
 
     Returns dict(max_abs_diff over both outputs, psnr of the edited images vs Keras in dB).
     """
-    references, candidates, worst = [], [], 0.0
-    for batch in batches:
-        reference = keras_outputs(trained, batch["image"], batch["token_ids"])
-        candidate = run(batch["image"], batch["token_ids"])
-        worst = max(worst, max_abs_diff(reference, candidate))
-        references.append(reference[signatures.EDITED_IMAGE])
-        candidates.append(np.asarray(candidate[signatures.EDITED_IMAGE]))
-    return {"max_abs_diff": worst, "psnr": unit_psnr(np.concatenate(references), np.concatenate(candidates))}
+    pairs = [(keras_outputs(trained, batch["image"], batch["token_ids"]), run(batch["image"], batch["token_ids"]))
+             for batch in batches]
+    return compare_outputs(pairs, signatures.EDITED_IMAGE)
+
+
+def compare_outputs(pairs: list[tuple[dict, dict]], image_name: str) -> dict:
+    """dict(max_abs_diff over every output of the references, psnr of the `image_name` outputs in dB)
+    of (reference outputs, candidate outputs) pairs."""
+    worst = max(float(np.max(np.abs(np.asarray(reference[name]) - np.asarray(candidate[name]))))
+                for reference, candidate in pairs for name in reference)
+    psnr = unit_psnr(np.concatenate([reference[image_name] for reference, _ in pairs]),
+                     np.concatenate([np.asarray(candidate[image_name]) for _, candidate in pairs]))
+    return {"max_abs_diff": worst, "psnr": psnr}
 
 
 def metadata(trained, model_format: str, model_file: str, batch_size, variant: str = "") -> dict:
@@ -130,7 +144,7 @@ def metadata(trained, model_format: str, model_file: str, batch_size, variant: s
     size, max_words, small = model.image_size, model.max_words, map_size(trained)
 
     def tensor(name, shape, dtype):
-        return {"name": name, "shape": [batch_size] + list(shape), "dtype": dtype}
+        return tensor_metadata(name, [batch_size] + list(shape), dtype)
 
     return {
         "format": model_format,
@@ -146,19 +160,27 @@ def metadata(trained, model_format: str, model_file: str, batch_size, variant: s
                     tensor(signatures.LOCALISATION_MAP, (small, small, 1), "float32")],
         "normalisation": {
             "input": "RGB pixels p in [0, 255] -> p / 127.5 - 1 (image resized to image_size first)",
-            "output": "edited_image x in [-1, 1] -> round((x + 1) * 127.5) clipped to [0, 255]; "
-                      "localisation_map in [0, 1]",
+            "output": f"{signatures.EDITED_IMAGE} {OUTPUT_PIXELS}; localisation_map in [0, 1]",
             "scale": MODEL_SCALE,
             "offset": -1.0,
         },
-        "tokenizer": {
-            "lowercase": "ascii",
-            "separator_pattern": text.SEPARATOR_PATTERN,
-            "pad_id": text.PAD_ID,
-            "unk_id": text.UNK_ID,
-            "max_words": max_words,
-            "vocab": "one word per line; line number = id",
-        },
+        "tokenizer": tokenizer_metadata(max_words),
+    }
+
+
+def tensor_metadata(name: str, shape, dtype: str) -> dict:
+    return {"name": name, "shape": list(shape), "dtype": dtype}
+
+
+def tokenizer_metadata(max_words: int) -> dict:
+    """How an app turns a caption into token_ids (mimnet_tf.data.text; the vocab file beside the model)."""
+    return {
+        "lowercase": "ascii",
+        "separator_pattern": text.SEPARATOR_PATTERN,
+        "pad_id": text.PAD_ID,
+        "unk_id": text.UNK_ID,
+        "max_words": max_words,
+        "vocab": "one word per line; line number = id",
     }
 
 

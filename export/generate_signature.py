@@ -2,7 +2,8 @@
 
 `GenerateModule` holds the MirrorGAN generator's variables and the vocabulary asset (the same
 `signatures.tracked_variables` and `text.lookup_table` as MIM-Net's `EditModule`, so TF Serving
-loads it the same way). Signatures:
+loads it the same way); `GenerateTensorsModule`, its base, holds only the variables and
+`generate_tensors` (static or dynamic batch): what the TFLite and ONNX exports convert. Signatures:
 - `generate`: `text` string (batch,) UTF-8 -> `generated_image_bytes` string (batch,), PNGs of
   S x S. The noise of row i is a stateless draw keyed by (fingerprint of the text, i): the same
   request gives the same images, and a caption repeated within a request gives different birds.
@@ -44,7 +45,41 @@ def row_noise(texts, noise_dim: int, condition_dim: int):
                                                         tf.TensorSpec([condition_dim], tf.float32)))
 
 
-class GenerateModule(tf.Module):
+def tensor_specs(max_words: int, noise_dim: int, condition_dim: int, batch_size=None) -> list:
+    """The input specs [token_ids, noise, condition_noise]; `batch_size=None` leaves the batch dynamic."""
+    return [tf.TensorSpec([batch_size, max_words], tf.int32, name=TOKEN_IDS),
+            tf.TensorSpec([batch_size, noise_dim], tf.float32, name=NOISE),
+            tf.TensorSpec([batch_size, condition_dim], tf.float32, name=CONDITION_NOISE)]
+
+
+def run_generator(generator, token_ids, noise, condition_noise) -> dict:
+    """The one inference call of every MirrorGAN export: {generated_image (batch, S, S, 3) in [-1, 1]}."""
+    outputs = generator({TOKEN_IDS: token_ids, NOISE: noise, CONDITION_NOISE: condition_noise}, training=False)
+    return {GENERATED_IMAGE: tf.cast(outputs["image"], tf.float32)}
+
+
+class GenerateTensorsModule(tf.Module):
+    """The generator's variables and `generate_tensors`: what TFLite and ONNX convert.
+
+    Args:
+        generator: a built, restored MirrorGANGenerator (closed over by the functions, not tracked).
+        max_words: caption length the model was trained with.
+        batch_size: static batch size (TFLite), or None for a dynamic batch.
+    """
+
+    def __init__(self, generator, max_words: int, batch_size=None, name="mirrorgan_tensors"):
+        super().__init__(name=name)
+        self.image_size = generator.image_size
+        self.max_words = max_words
+        self.noise_dim = generator.noise_dim
+        self.condition_dim = generator.condition_dim
+        self.generator_variables = signatures.tracked_variables(generator)
+        self.generate_tensors = tf.function(
+            lambda token_ids, noise, condition_noise: run_generator(generator, token_ids, noise, condition_noise),
+            input_signature=tensor_specs(max_words, self.noise_dim, self.condition_dim, batch_size), autograph=False)
+
+
+class GenerateModule(GenerateTensorsModule):
     """What a MirrorGAN SavedModel holds: generator variables, vocabulary asset, the signatures above.
 
     Args:
@@ -54,25 +89,9 @@ class GenerateModule(tf.Module):
     """
 
     def __init__(self, generator, vocab_path: str, max_words: int, name="mirrorgan_generate"):
-        super().__init__(name=name)
-        self.image_size = generator.image_size
-        self.max_words = max_words
-        self.noise_dim = generator.noise_dim
-        self.condition_dim = generator.condition_dim
-        self.generator_variables = signatures.tracked_variables(generator)
+        super().__init__(generator, max_words, None, name=name)
         self.table = text.lookup_table(vocab_path)
-
-        def run(token_ids, noise, condition_noise):
-            outputs = generator({TOKEN_IDS: token_ids, NOISE: noise, CONDITION_NOISE: condition_noise}, training=False)
-            return tf.cast(outputs["image"], tf.float32)
-
-        self._run = run
-        self.generate_tensors = tf.function(
-            lambda token_ids, noise, condition_noise: {GENERATED_IMAGE: run(token_ids, noise, condition_noise)},
-            input_signature=[tf.TensorSpec([None, max_words], tf.int32, name=TOKEN_IDS),
-                             tf.TensorSpec([None, self.noise_dim], tf.float32, name=NOISE),
-                             tf.TensorSpec([None, self.condition_dim], tf.float32, name=CONDITION_NOISE)],
-            autograph=False)
+        self._run = lambda *inputs: run_generator(generator, *inputs)[GENERATED_IMAGE]
         self.generate = tf.function(self._generate, input_signature=[tf.TensorSpec([None], tf.string, name=TEXT)],
                                     autograph=False)
 

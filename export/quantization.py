@@ -197,12 +197,16 @@ def quantize_int8(converter: tf.lite.TFLiteConverter, representative: Callable[[
 
 
 def _signature_key(tensor_name: str, example: dict) -> str:
-    """The example key naming a model input tensor ("serving_default_image:0" -> "image")."""
+    """The example key naming a model input tensor ("serving_default_image:0" -> "image").
+
+    The longest key that ends the name wins: "serving_default_condition_noise:0" is
+    "condition_noise", not "noise" (a MirrorGAN's inputs).
+    """
     stem = tensor_name.split(":")[0]
     matches = [key for key in example if stem == key or stem.endswith("_" + key)]
-    if len(matches) != 1:
-        raise ValueError(f"model input {tensor_name!r} matches {matches or 'none'} of the example keys {sorted(example)}")
-    return matches[0]
+    if not matches:
+        raise ValueError(f"model input {tensor_name!r} matches none of the example keys {sorted(example)}")
+    return max(matches, key=len)
 
 
 def image_head(interpreter, output_name: str) -> list[str]:

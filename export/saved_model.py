@@ -9,6 +9,10 @@ and its `edit_tensors` checked against the Keras model (export/verify.py; figure
 instead and the command exits 2 unless --keep_failing). It also holds TF Serving's warm-up
 requests (assets.extra/tf_serving_warmup_requests, export/warmup.py).
 
+A MirrorGAN model directory gives a SavedModel with `generate`, `generate_tensors` and
+`serving_default` (export/generate_signature.py), checked the same way: its `generate_tensors`
+against Keras on training captions with fixed noise draws (export/generate_common.py).
+
 The version is written and checked in a temporary sibling and renamed into place, so a killed
 export leaves the previous version as it was, and a refused one never replaces it. An existing
 version is replaced only with --overwrite (see mimnet_tf/files.py: files in it that the export
@@ -24,9 +28,8 @@ import tensorflow as tf
 
 from mimnet_tf import files
 from mimnet_tf.config import ExportConfig
-from mimnet_tf.export import cli, common, signatures, verify, warmup
-from mimnet_tf.export.generate_signature import export_generate_saved_model
-from mimnet_tf.models.mirrorgan import load_mirrorgan
+from mimnet_tf.export import cli, common, generate_common, signatures, verify, warmup
+from mimnet_tf.export.generate_signature import GENERATE, GENERATE_TENSORS, export_generate_saved_model
 
 CHECKS_FILENAME = "export_checks.json"
 NAME = "savedmodel"  # its key in the export checks' results
@@ -48,7 +51,8 @@ def check_version_dir(out_dir: str) -> None:
 
 def export_saved_model(trained, out_dir: str, overwrite: bool = False,
                        checker: Optional[verify.Checker] = None) -> str:
-    """Writes the SavedModel of `trained` (a TrainedGenerator) to the version directory `out_dir`.
+    """Writes the SavedModel of `trained` (a TrainedGenerator, or a TrainedMirrorGAN: its `generate`
+    signatures) to the version directory `out_dir`.
 
     An existing SavedModel there is replaced only with `overwrite`; any other non-empty
     directory is an error. With `checker`, the SavedModel is checked before it takes its place
@@ -56,13 +60,18 @@ def export_saved_model(trained, out_dir: str, overwrite: bool = False,
     """
     check_version_dir(out_dir)
     model = trained.config.model
+    mirrorgan = generate_common.is_mirrorgan(trained)
 
     def write(folder):
         with tempfile.TemporaryDirectory() as scratch:
             vocab_path = trained.vocab.save(scratch)  # -> assets/vocab.txt of the SavedModel
-            module = signatures.EditModule(trained.generator, vocab_path, model.image_size, model.max_words)
-            tf.saved_model.save(module, folder, signatures=module.signatures())
-        warmup.write_warmup_requests(folder, trained.vocab, model.image_size, model.max_words)
+            if mirrorgan:
+                export_generate_saved_model(trained.generator, vocab_path, model.max_words, folder)
+            else:
+                module = signatures.EditModule(trained.generator, vocab_path, model.image_size, model.max_words)
+                tf.saved_model.save(module, folder, signatures=module.signatures())
+        if not mirrorgan:  # the warm-up requests are edit requests
+            warmup.write_warmup_requests(folder, trained.vocab, model.image_size, model.max_words)
         if checker is not None:
             return checker.check_staged_folder(NAME, written(folder)[NAME], out_dir)
         return None
@@ -72,12 +81,17 @@ def export_saved_model(trained, out_dir: str, overwrite: bool = False,
 
 
 def saved_model_runner(out_dir: str):
-    """(image, token_ids) -> outputs through the SavedModel's `edit_tensors`, loaded back from disk."""
+    """(image, token_ids) -> outputs through the SavedModel's `edit_tensors`, loaded back from disk;
+    a MirrorGAN's: (token_ids=, noise=, condition_noise=) -> outputs of its `generate_tensors`."""
     loaded = tf.saved_model.load(out_dir)
-    edit_tensors = loaded.signatures[signatures.EDIT_TENSORS]
+    if GENERATE_TENSORS in loaded.signatures:
+        function, input_names = loaded.signatures[GENERATE_TENSORS], generate_common.INPUTS
+    else:
+        function, input_names = loaded.signatures[signatures.EDIT_TENSORS], (signatures.IMAGE, signatures.TOKEN_IDS)
 
-    def run(image, token_ids):
-        outputs = edit_tensors(image=tf.constant(image), token_ids=tf.constant(token_ids))
+    def run(*values, **named):
+        inputs = {**dict(zip(input_names, values)), **named}
+        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
         return {name: value.numpy() for name, value in outputs.items()}
 
     run.loaded = loaded  # keeps the variables alive as long as the runner
@@ -94,35 +108,18 @@ def written(out_dir: str) -> dict[str, verify.Written]:
     return {NAME: verify.Written(out_dir, os.path.join(out_dir, CHECKS_FILENAME), saved_model_runner(out_dir))}
 
 
-def export_mirrorgan_saved_model(model_dir: str, out_dir: str, overwrite: bool = False) -> str:
-    """A MirrorGAN model directory -> SavedModel with `generate` (text -> PNG bytes) signatures."""
-    check_version_dir(out_dir)
-    trained = load_mirrorgan(model_dir)
-
-    def write(folder):
-        with tempfile.TemporaryDirectory() as scratch:
-            vocab_path = trained.vocab.save(scratch)
-            export_generate_saved_model(trained.generator, vocab_path, trained.config.model.max_words, folder)
-
-    files.write_folder(out_dir, overwrite, "--out", write)
-    return out_dir
-
-
 def main(config: ExportConfig) -> None:
-    if common.model_kind(config.checkpoint) == "mirrorgan":
-        out_dir = export_mirrorgan_saved_model(config.checkpoint, config.out, config.overwrite)
-        print(f"SavedModel (MirrorGAN): {out_dir} ({common.file_megabytes(out_dir):.2f} MB), signatures "
-              "generate, generate_tensors, serving_default")
-        return
-
     checks = cli.check_config(config)
     trained = common.load_checkpoint(config.checkpoint)
     check_version_dir(config.out)
     checker = verify.Checker(trained, checks)
     out_dir = export_saved_model(trained, config.out, config.overwrite, checker)
+    names = (signatures.EDIT, signatures.EDIT_TENSORS, signatures.SERVING_DEFAULT)
+    if generate_common.is_mirrorgan(trained):
+        names = (GENERATE, GENERATE_TENSORS, signatures.SERVING_DEFAULT)
     results = checker.results
     print(f"SavedModel: {results[NAME].get('rejected_to', out_dir)} ({results[NAME]['megabytes']:.2f} MB), "
-          f"signatures {signatures.EDIT}, {signatures.EDIT_TENSORS}, {signatures.SERVING_DEFAULT}")
+          f"signatures {', '.join(names)}")
     print(verify.format_results(results))
     verify.raise_if_failed(results, checks)
     if not results[NAME]["max_abs_diff"] < 1e-5:

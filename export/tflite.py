@@ -19,6 +19,12 @@ figures are in each `mimnet_<variant>.json` ("checks").
 The files are written and checked in a temporary folder and then moved in, so a killed export
 leaves the previous files whole and a refused variant never replaces a good one; files of the
 same name are replaced only with --overwrite.
+
+A MirrorGAN model directory (text to image) gives `mirrorgan_<variant>.tflite` the same way: the
+signature maps `token_ids` int32 (B, L), `noise` float32 (B, noise_dim) and `condition_noise`
+float32 (B, condition_dim) to `generated_image` (B, S, S, 3) in [-1, 1], calibrated and checked
+on training captions with fixed noise draws (export/generate_common.py; PSNR only: the edit
+benchmark does not apply to it).
 """
 from __future__ import annotations
 
@@ -30,11 +36,10 @@ import tensorflow as tf
 
 from mimnet_tf import files
 from mimnet_tf.config import ExportConfig
-from mimnet_tf.export import cli, common, quantization, signatures, verify
-from mimnet_tf.exported_model import LiteRTModel
+from mimnet_tf.export import cli, common, generate_common, quantization, signatures, verify
+from mimnet_tf.exported_model import IMAGE, TOKEN_IDS, LiteRTModel
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
-SENSITIVITY_FILENAME = "mimnet_int8_sensitivity.csv"
 DEBUG_EXAMPLES = 12  # calibration examples the int8 sensitivity run measures each op on
 
 
@@ -57,28 +62,34 @@ def parse_variants(variants) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def model_filename(variant: str) -> str:
-    return f"mimnet_{variant}.tflite"
+def model_filename(variant: str, prefix: str = "mimnet") -> str:
+    return f"{prefix}_{variant}.tflite"
 
 
-def metadata_filename(variant: str) -> str:
-    return f"mimnet_{variant}.json"
+def metadata_filename(variant: str, prefix: str = "mimnet") -> str:
+    return f"{prefix}_{variant}.json"
 
 
-def convert(module: signatures.TensorModule, variant: str, representative=None,
+def sensitivity_filename(prefix: str = "mimnet") -> str:
+    return f"{prefix}_int8_sensitivity.csv"
+
+
+def convert(module, variant: str, representative=None,
             int8_float_threshold: float = quantization.DEFAULT_THRESHOLD, report: dict | None = None) -> bytes:
-    """Converts the module's static-shape `edit_tensors` to a TFLite flatbuffer.
+    """Converts the module's static-shape tensors function to a TFLite flatbuffer.
 
     Args:
-        module: a TensorModule with a static batch size.
+        module: a TensorModule (its `edit_tensors`) or GenerateTensorsModule (its `generate_tensors`)
+            with a static batch size.
         variant: one of VARIANTS.
-        representative: for int8, a list of {image, token_ids} numpy batches (calibration; the
-            sensitivity run uses the first 12).
+        representative: for int8, a list of numpy batches keyed by the function's input names
+            ({image, token_ids}; a MirrorGAN's {token_ids, noise, condition_noise}) (calibration;
+            the sensitivity run uses the first 12).
         int8_float_threshold: see quantization.quantize_int8.
         report: for int8, receives the QuantizationReport under "int8".
     """
-    function = module.edit_tensors.get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
+    function, image_output = generate_common.tensors_function(module)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -88,10 +99,10 @@ def convert(module: signatures.TensorModule, variant: str, representative=None,
     elif variant == "int8":
         if not representative:
             raise ValueError("The int8 variant needs representative training examples")
-        examples = [{signatures.IMAGE: batch["image"], signatures.TOKEN_IDS: batch["token_ids"]}
-                    for batch in representative]
+        examples = list(representative)
         content, int8_report = quantization.quantize_int8(converter, lambda: iter(examples),
-                                                          examples[:DEBUG_EXAMPLES], int8_float_threshold)
+                                                          examples[:DEBUG_EXAMPLES], int8_float_threshold,
+                                                          image_output)
         if report is not None:
             report["int8"] = int8_report
         return content
@@ -103,7 +114,7 @@ def convert(module: signatures.TensorModule, variant: str, representative=None,
 def representative_batches(trained, count: int, batch_size: int) -> list[dict]:
     """`count` calibration batches from the training data (int8)."""
     try:
-        examples = common.parity_batches(trained, count * batch_size, split="train")
+        examples = generate_common.parity_examples(trained, count * batch_size, split="train")
     except FileNotFoundError as error:
         raise FileNotFoundError(f"The int8 variant calibrates on the training data, which is missing: {error}") from None
     return common.group(examples, batch_size)
@@ -116,7 +127,7 @@ def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_sampl
     """Writes each variant, its metadata JSON and vocab.txt into out_dir; returns {variant: path}.
 
     The int8 variant's JSON also records its quantization ("quantization": the ops kept float
-    and why), and SENSITIVITY_FILENAME beside it holds the error of every quantized op.
+    and why), and `sensitivity_filename()` beside it holds the error of every quantized op.
 
     Every file is written first into a temporary folder and then moved in (files.write_files):
     a killed export leaves the previous files whole; files of the same name are replaced only
@@ -126,45 +137,47 @@ def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_sampl
     variants = parse_variants(variants)
     if batch_size < 1:
         raise ValueError(f"--batch_size={batch_size}: a TFLite model has a static batch size >= 1")
-    model = trained.config.model
-    names = [name for variant in variants for name in (model_filename(variant), metadata_filename(variant))]
+    prefix = generate_common.file_stem(trained)
+    names = [name for variant in variants
+             for name in (model_filename(variant, prefix), metadata_filename(variant, prefix))]
     if "int8" in variants:
-        names.append(SENSITIVITY_FILENAME)
+        names.append(sensitivity_filename(prefix))
 
     def write(folder):
-        module = signatures.TensorModule(trained.generator, model.image_size, model.max_words, batch_size)
+        module = generate_common.tensor_module(trained, batch_size)
         representative = None
         if "int8" in variants:
             representative = representative_batches(trained, representative_samples, batch_size)
         trained.vocab.save(folder)
         for variant in variants:
             report = {}
-            with open(os.path.join(folder, model_filename(variant)), "wb") as f:
+            with open(os.path.join(folder, model_filename(variant, prefix)), "wb") as f:
                 f.write(convert(module, variant, representative, int8_float_threshold, report))
-            values = common.metadata(trained, "tflite", model_filename(variant), batch_size, variant)
+            values = generate_common.model_metadata(trained, "tflite", model_filename(variant, prefix), batch_size,
+                                                    variant)
             if "int8" in report:
                 values["quantization"] = {**report["int8"].summary(), "calibration_examples": len(representative),
-                                          "sensitivity_file": SENSITIVITY_FILENAME}
-                with open(os.path.join(folder, SENSITIVITY_FILENAME), "w", encoding="utf-8") as f:
+                                          "sensitivity_file": sensitivity_filename(prefix)}
+                with open(os.path.join(folder, sensitivity_filename(prefix)), "w", encoding="utf-8") as f:
                     f.write(report["int8"].to_csv())
-            common.write_metadata(os.path.join(folder, metadata_filename(variant)), values)
+            common.write_metadata(os.path.join(folder, metadata_filename(variant, prefix)), values)
         if checker is None:
             return None
-        staged = {variant: os.path.join(folder, model_filename(variant)) for variant in variants}
+        staged = {variant: os.path.join(folder, model_filename(variant, prefix)) for variant in variants}
         replaced = checker.check_staged_files(written(staged, batch_size), out_dir)
         if "int8" in variants and checker.refused("int8"):
-            replaced.append(_reject_sensitivity(folder))
+            replaced.append(_reject_sensitivity(folder, prefix))
         return replaced
 
     files.write_files(out_dir, names, overwrite, "--out", write)
-    return {variant: os.path.join(out_dir, model_filename(variant)) for variant in variants}
+    return {variant: os.path.join(out_dir, model_filename(variant, prefix)) for variant in variants}
 
 
-def _reject_sensitivity(folder: str) -> str:
+def _reject_sensitivity(folder: str, prefix: str) -> str:
     """A refused int8 variant's sensitivity CSV goes aside with it (a good int8 file's CSV stays)."""
-    rejected = verify.rejected_path(SENSITIVITY_FILENAME)
-    os.replace(os.path.join(folder, SENSITIVITY_FILENAME), os.path.join(folder, rejected))
-    json_path = os.path.join(folder, verify.rejected_path(metadata_filename("int8")))
+    rejected = verify.rejected_path(sensitivity_filename(prefix))
+    os.replace(os.path.join(folder, sensitivity_filename(prefix)), os.path.join(folder, rejected))
+    json_path = os.path.join(folder, verify.rejected_path(metadata_filename("int8", prefix)))
     with open(json_path, encoding="utf-8") as f:
         values = json.load(f)
     values["quantization"]["sensitivity_file"] = rejected
@@ -173,9 +186,10 @@ def _reject_sensitivity(folder: str) -> str:
 
 
 def tflite_runner(path: str):
-    """(image, token_ids) -> outputs with the LiteRT interpreter (the one the apps use)."""
+    """(image, token_ids) -> outputs with the LiteRT interpreter (the one the apps use); a
+    MirrorGAN's file: (token_ids=, noise=, condition_noise=) -> {generated_image}."""
     model = LiteRTModel(path)
-    return model.run
+    return model.run if model.input_names == [IMAGE, TOKEN_IDS] else model.run_inputs
 
 
 def written(paths: dict[str, str], batch_size: int = 1) -> dict[str, verify.Written]:

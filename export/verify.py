@@ -9,6 +9,8 @@ For each written model (a TFLite variant, the ONNX file, the SavedModel):
 - for a SynthBirds model, the edit benchmark's attribute accuracy, kept accuracy and background
   L1 on the first `cases` benchmark cases of the validation split (never the test split: these
   figures decide what ships), for the export and for Keras on the same cases.
+A MirrorGAN's exports (text to image) are checked on PSNR alone: their generated image against
+Keras' on training captions, each with a fixed noise draw (export/generate_common.py).
 
 A model passes when PSNR >= min_psnr and its attribute accuracy is at most max_accuracy_drop
 below Keras'. The figures go into the model's JSON (key "checks"); a model that fails is moved
@@ -32,7 +34,7 @@ import numpy as np
 from mimnet_tf import files
 from mimnet_tf.benchmark_edits_lib import render_cases, score_editor
 from mimnet_tf.editors import GeneratorEditor, RunnerEditor
-from mimnet_tf.export import common
+from mimnet_tf.export import common, generate_common
 
 REJECTED_TAG = ".rejected"
 BENCHMARK_SPLIT = "validation"  # the test split is kept for a model's reported figures
@@ -70,11 +72,12 @@ class CheckConfig:
 @dataclasses.dataclass(frozen=True)
 class Written:
     """A model an exporter wrote: its path (file or directory), the JSON that records its checks,
-    `runner(image, token_ids) -> {edited_image, localisation_map}` and its static batch (None: any)."""
+    `runner(image, token_ids) -> {edited_image, localisation_map}` (a MirrorGAN's:
+    `runner(token_ids=, noise=, condition_noise=) -> {generated_image}`) and its static batch (None: any)."""
 
     path: str
     json_path: str
-    runner: Callable[[np.ndarray, np.ndarray], dict]
+    runner: Callable[..., dict]
     batch_size: Optional[int] = None
 
 
@@ -85,9 +88,11 @@ class _Reference:
         self.trained = trained
         self.config = config
         self.examples, self.inputs = _check_examples(trained, config)
+        mirrorgan = generate_common.is_mirrorgan(trained)
+        self.compare = generate_common.compare if mirrorgan else common.compare
         self.cases = None
         self.keras = None
-        if config.cases and trained.config.data.dataset == "synthbirds":
+        if config.cases and trained.config.data.dataset == "synthbirds" and not mirrorgan:  # an edit benchmark
             model = trained.config.model
             self.cases = render_cases(config.cases, model.image_size, identity=False, split=BENCHMARK_SPLIT)
             self.keras = self.score(GeneratorEditor(trained.generator, trained.vocab, model.max_words))
@@ -99,20 +104,25 @@ class _Reference:
 
 
 def _check_examples(trained, config: CheckConfig) -> tuple[list[dict], str]:
-    """Training examples after the calibration ones; without training data, test/random ones."""
+    """Training examples after the calibration ones; without training data, test/random ones.
+
+    A MirrorGAN's are the same captions, each with its fixed noise (generate_common.generation_examples).
+    """
+    found, missing = "training images and captions", "test images"
+    if generate_common.is_mirrorgan(trained):
+        found, missing = "training captions", "test captions"
     try:
-        examples = common.parity_batches(trained, config.skip_examples + config.examples, split="train")
-        examples = examples[config.skip_examples:] or examples[-config.examples:]
-        return examples, "training images and captions"
+        examples = generate_common.parity_examples(trained, config.skip_examples + config.examples, split="train")
+        return examples[config.skip_examples:] or examples[-config.examples:], found
     except FileNotFoundError:
-        return common.parity_batches(trained, config.examples), "test images (no training data found)"
+        return generate_common.parity_examples(trained, config.examples), f"{missing} (no training data found)"
 
 
 def check(reference: _Reference, written: Written) -> dict:
     """The figures of one written model and whether it passes."""
     config = reference.config
     batches = common.group(reference.examples, written.batch_size or 1)
-    parity = common.compare(reference.trained, written.runner, batches)
+    parity = reference.compare(reference.trained, written.runner, batches)
     figures = {"psnr_vs_keras_db": _finite(parity["psnr"]), "max_abs_diff": parity["max_abs_diff"],
                "psnr_inputs": f"{len(batches) * (written.batch_size or 1)} {reference.inputs}",
                "megabytes": round(common.file_megabytes(written.path), 3)}

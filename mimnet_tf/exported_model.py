@@ -41,7 +41,8 @@ class LiteRTModel:
     Args:
         model_path: the .tflite file; its metadata JSON must sit beside it.
 
-    `run(image float32 (B, S, S, 3), token_ids int32 (B, L))` -> dict(edited_image, localisation_map).
+    `run(image float32 (B, S, S, 3), token_ids int32 (B, L))` -> dict(edited_image, localisation_map);
+    `run_inputs(**inputs)` runs any export's signature by name (a MirrorGAN generator's too).
     """
 
     def __init__(self, model_path: str, num_threads: int = 1):
@@ -81,5 +82,13 @@ class LiteRTModel:
 
     def run(self, image: np.ndarray, token_ids: np.ndarray) -> dict:
         image_name, ids_name = self.input_names
-        outputs = self.runner(**{image_name: np.asarray(image, np.float32), ids_name: np.asarray(token_ids, np.int32)})
+        return self.run_inputs(**{image_name: image, ids_name: token_ids})
+
+    def run_inputs(self, **inputs: np.ndarray) -> dict:
+        """Any model's signature by its input names (a MirrorGAN's token_ids, noise, condition_noise),
+        each cast to the dtype of the metadata; -> {output name: array}."""
+        dtypes = {t["name"]: t["dtype"] for t in self.metadata["inputs"]}
+        if sorted(inputs) != sorted(dtypes):
+            raise ValueError(f"inputs {sorted(inputs)} given; the model takes {sorted(dtypes)}")
+        outputs = self.runner(**{name: np.asarray(value, dtypes[name]) for name, value in inputs.items()})
         return {name: outputs[name] for name in self.output_names}

@@ -18,8 +18,12 @@ from mimnet_tf.config import DataConfig, LossWeights, ModelConfig, RunConfig, Tr
 from mimnet_tf.data import records, text
 from mimnet_tf.images import encode_png
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
-from mimnet_tf.train_lib import learning_rate_schedules, make_optimizers
+from mimnet_tf.train_lib import MODEL_BUILDERS, learning_rate_schedules, make_optimizers
 
+# A tiny MirrorGAN for make_model_dir (two stages; no pretrained DAMSM or STREAM to load).
+MIRRORGAN_OVERRIDES = {"model": {"model": "mirrorgan", "mirrorgan_stages": 2, "noise_dim": 8, "condition_dim": 4,
+                                 "num_residual_blocks": 1},
+                       "loss": {"stream": 0.0}}
 COLOURS = ("red", "blue", "green", "white", "black", "yellow")
 PARTS = ("wings", "crown", "belly", "tail")
 
@@ -67,23 +71,23 @@ def write_tiny_prepared(out_dir: str, num_train: int = 16, num_test: int = 8, si
 
 
 def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, train_steps: int = 0, **overrides):
-    """Writes a model directory (config.json, vocab.txt, checkpoints/) of a tiny MIM-Net.
+    """Writes a model directory (config.json, vocab.txt, checkpoints/) of a tiny MIM-Net (or of the
+    `--model` the overrides name: `model={"model": "mirrorgan", ...}`, see MIRRORGAN_OVERRIDES).
 
     With `train_steps`, the model first trains that many steps on the prepared data. Returns the
-    (RunConfig, MIMNet).
+    (RunConfig, model).
     """
     import keras
     import tensorflow as tf
 
     from mimnet_tf.data import pipeline
-    from mimnet_tf.models.builder import build_mimnet
     from mimnet_tf.models.checkpointing import training_checkpoint
 
     config = tiny_run_config(prepared_dir, model_dir, image_size, **overrides)
     keras.utils.set_random_seed(config.train.seed)  # the same weights whatever ran before in the process
     vocab = text.Vocabulary.load(prepared_dir)
     config = with_vocab(config, vocab)
-    model = build_mimnet(config, vocab, log=lambda *_: None)
+    model = MODEL_BUILDERS[config.model.model].build(config, vocab, lambda *_: None)
     # The optimizers `mimnet_tf.train` builds, so that `train` can resume this directory.
     schedules = learning_rate_schedules(config.train, max(train_steps, 1))
     g_optimizer, d_optimizer = make_optimizers(config.train, schedules, model.step_counter)

@@ -48,5 +48,8 @@ def test_signature_keys_match_tensor_names():
     example = {"image": 0, "token_ids": 1}
     assert quantization._signature_key("serving_default_token_ids:0", example) == "token_ids"
     assert quantization._signature_key("serving_default_image:0", example) == "image"
+    noises = {"token_ids": 0, "noise": 1, "condition_noise": 2}  # a MirrorGAN's: one name ends the other
+    assert quantization._signature_key("serving_default_condition_noise:0", noises) == "condition_noise"
+    assert quantization._signature_key("serving_default_noise:0", noises) == "noise"
     with pytest.raises(ValueError, match="matches none"):
         quantization._signature_key("serving_default_mask:0", example)
