@@ -37,7 +37,8 @@ _SPLIT = flags.DEFINE_enum("split", "validation", ["validation", "test"],
 _PHRASING = flags.DEFINE_list(
     "phrasing", ["template"],
     "Caption phrasings to score, each a column: template (the benchmark's captions), held_out (the held-out "
-    "request families in turn), one family by name, no_bird, typo (one-letter typos in the colour words).")
+    "request families in turn), one family by name, no_bird, typo (one-letter typos in the colour words), "
+    "transposed (two adjacent letters swapped in the colour words).")
 PROGRAM = "benchmark_edits"
 
 

@@ -7,14 +7,16 @@ is right-padded with `<pad>` (id 0).
 
 A word not in the vocabulary is corrected to the nearest vocabulary word when it is a likely
 typo: at least CORRECTION_MIN_LENGTH characters long and within `max_correction_distance(len)`
-edits (Levenshtein: insertions, deletions, substitutions) of a vocabulary word of at least
-CORRECTION_MIN_LENGTH characters; the nearest wins, ties go to the lowest id (the vocabulary is
-ordered by frequency, so the commonest word). Any other unknown word is `<unk>` (id 1). Callers
-report both: the words corrected (typed -> read as) and the words left unknown.
+edits of a vocabulary word of at least CORRECTION_MIN_LENGTH characters, an edit being an
+insertion, a deletion, a substitution or a swap of two adjacent letters ("bleu" is one edit from
+"blue"), each letter edited at most once (optimal string alignment, `edit_distance`); the
+nearest wins, ties go to the lowest id (the vocabulary is ordered by frequency, so the commonest
+word). Any other unknown word is `<unk>` (id 1). Callers report both: the words corrected
+(typed -> read as) and the words left unknown.
 
 The same spec is implemented four times, and tests prove they give identical ids:
 - `Vocabulary.read` / `Vocabulary.encode`: plain Python (the CLI, the Python API, the TFLite runner);
-- `tokenize_tf`: core TF ops (`tf.strings`, `StaticHashTable`, `tf.edit_distance`), used by the
+- `tokenize_tf`: core TF ops (`tf.strings`, `StaticHashTable`, a `tf.while_loop`), used by the
   SavedModel so a stock TF Serving binary loads it (`read_tf` also returns the report);
 - `tokenize_tf(..., splitter="tf_text")`: the same lookup after `tensorflow_text.regex_split`,
   used in the training pipeline (training captions are all in the vocabulary: nothing to correct);
@@ -39,7 +41,7 @@ SEPARATOR_PATTERN = "[^a-z0-9]+"
 _SEPARATOR_BYTES = re.compile(rb"[^a-z0-9]+")
 # Typo correction: words this short are never corrected nor corrected to ("a", "is", "to", ...).
 CORRECTION_MIN_LENGTH = 3
-# Words of at least this many characters may be two edits away (a swap of two letters is two).
+# Words of at least this many characters may be two edits away ("purpel" -> "purple" is one).
 CORRECTION_TWO_EDITS_LENGTH = 6
 
 
@@ -51,13 +53,18 @@ def max_correction_distance(length: int) -> int:
 
 
 def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions), as `tf.edit_distance` counts."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
+    """Optimal string alignment distance (restricted Damerau-Levenshtein): the fewest insertions,
+    deletions, substitutions and swaps of two adjacent letters turning `a` into `b`, no letter
+    edited twice ("ca" -> "abc" is 3, not 2: the swapped "ac" cannot take a "b" between)."""
+    before, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
         current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
+        for j in range(1, len(b) + 1):
+            distance = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                distance = min(distance, before[j - 2] + 1)  # the swap of a[i-2:i]
+            current.append(distance)
+        before, previous = previous, current
     return previous[-1]
 
 
@@ -279,36 +286,90 @@ def vocabulary_tf(table):
     return tf.gather(keys, tf.argsort(values))
 
 
+def capped_distances_tf(typed, vocabulary, cap: int):
+    """`edit_distance` of every pair with core TF ops, counted up to `cap`: string (n,) typed
+    words, string (v,) vocabulary -> int32 (n, v), min(edit_distance(typed[i], vocabulary[k]), cap).
+
+    The dynamic programme of `edit_distance`, one typed letter (one row) per `tf.while_loop`
+    step, every pair at once. Only its band of diagonals |j - i| < cap can stay under the cap, so
+    a row holds those 2 * cap - 1 cells (`band[..., d]` is column j = i + d - (cap - 1)), and a
+    row's insertions, a running minimum along it, are the minimum of the row shifted by
+    0 .. cap - 1 places: no inner loop. Typed letters past the longest vocabulary word + cap are
+    dropped first: such a word is at least `cap` from every vocabulary word by length alone."""
+    import tensorflow as tf
+
+    # A table's export has no static rank in a graph; the ragged ops below need one.
+    typed, vocabulary = tf.reshape(typed, [-1]), tf.reshape(vocabulary, [-1])
+    vocabulary_lengths = tf.strings.length(vocabulary)
+    typed_lengths = tf.strings.length(typed)
+    typed = tf.strings.substr(typed, 0, tf.reduce_max(vocabulary_lengths) + cap)
+    rows = tf.strings.bytes_split(typed).to_tensor("")  # (n, typed letters)
+    # Vocabulary letter j (1-based) at [:, j - 1 + cap]; "" (never a typed letter) around it.
+    letters = tf.pad(tf.strings.bytes_split(vocabulary).to_tensor(""), [[0, 0], [cap, 2 * cap]])
+    n, v, diagonals = tf.shape(rows)[0], tf.shape(vocabulary)[0], 2 * cap - 1
+    offsets = tf.range(diagonals) - (cap - 1)  # j - i of each band cell
+
+    def shifted(band, places: int, fill):  # band[..., d - places] (places < 0: from the right)
+        pad = tf.fill(tf.stack([n, v, abs(places)]), fill)
+        if places > 0:
+            return tf.concat([pad, band[..., :-places]], axis=2)
+        return tf.concat([band[..., -places:], pad], axis=2)
+
+    def at(band, row):  # band[..., j - row + cap - 1] at j = each vocabulary word's length: (n, v)
+        return tf.reduce_sum(tf.where(tf.equal(offsets[None, :], (vocabulary_lengths - row)[:, None])[None],
+                                      band, 0), axis=2)
+
+    def step(i, before, previous, previous_same, distances):
+        row = i + 1  # the row of typed letter `i` (0-based): the DP's rows start at the empty prefix
+        band_letters = tf.slice(letters, tf.stack([0, row]), [-1, diagonals])  # b[j] of each band cell
+        same = tf.equal(rows[:, i, None, None], band_letters[None])  # typed[i] == b[j]
+        substituted = previous + 1 - tf.cast(same, tf.int32)  # from (row - 1, j - 1): the same diagonal
+        deleted = shifted(previous, -1, cap) + 1  # from (row - 1, j): the next diagonal
+        # typed[i-1:i+1] == b[j-1:j+1] reversed (b[j-1] is this row's previous diagonal, b[j] the
+        # previous row's next one): the swap costs 1 from (row - 2, j - 2), the same diagonal.
+        swappable = tf.logical_and(shifted(same, 1, False), shifted(previous_same, -1, False))
+        current = tf.minimum(tf.minimum(substituted, deleted), tf.where(swappable, before + 1, cap))
+        inserted = current
+        for places in range(1, cap):  # letters inserted before column j
+            inserted = tf.minimum(inserted, shifted(current, places, cap) + places)
+        outside = (row + offsets < 0)[None, None, :]  # columns j < 0
+        current = tf.where(outside, cap, tf.minimum(inserted, cap))
+        distances = tf.where(tf.equal(typed_lengths, row)[:, None], at(current, row), distances)
+        return i + 1, previous, current, same, distances
+
+    first = tf.broadcast_to(tf.where(offsets < 0, cap, tf.minimum(offsets, cap)), tf.stack([n, v, diagonals]))
+    distances = tf.where(tf.equal(typed_lengths, 0)[:, None], at(first, 0), cap)
+    loop = (tf.constant(0), first, first, tf.zeros(tf.stack([n, v, diagonals]), tf.bool), distances)
+    band = tf.TensorShape([None, None, diagonals])
+    *_, distances = tf.while_loop(lambda i, *_: i < tf.shape(rows)[1], step, loop,
+                                  shape_invariants=(tf.TensorShape([]), band, band, band, tf.TensorShape([None, None])))
+    far = tf.abs(typed_lengths[:, None] - vocabulary_lengths[None, :]) >= cap
+    return tf.where(far, cap, distances)
+
+
 def correct_tf(words, table, vocabulary=None):
     """The spec's typo correction with core TF ops: string (n,) words -> int64 (n,) ids and string
     (n,) corrected-to words ("" where a word is known or left unknown).
 
     Every unknown word of at least CORRECTION_MIN_LENGTH characters is compared with every
-    vocabulary word by `tf.edit_distance` (Levenshtein); the nearest within
-    `max_correction_distance` wins, the lowest id on ties (argmin takes the first)."""
+    vocabulary word by `capped_distances_tf` (`edit_distance`, counted up to one more than the
+    largest limit); the nearest within `max_correction_distance` wins, the lowest id on ties
+    (argmin takes the first)."""
     import tensorflow as tf
 
     vocabulary = vocabulary_tf(table) if vocabulary is None else vocabulary
     ids = table.lookup(words)
     lengths = tf.strings.length(words)
     candidates = tf.where(tf.logical_and(tf.equal(ids, UNK_ID), lengths >= CORRECTION_MIN_LENGTH))[:, 0]
-    # One spare empty word: tf.edit_distance refuses an empty batch (every word known).
-    typed = tf.concat([tf.gather(words, candidates), [""]], axis=0)
-    n, v = tf.size(typed), tf.size(vocabulary)
-    hypothesis = tf.strings.bytes_split(tf.repeat(typed, v)).to_sparse()
-    truth = tf.strings.bytes_split(tf.tile(vocabulary, [n])).to_sparse()
-    # Both sparse tensors need the same dense shape; pad the shorter one's width.
-    width = tf.maximum(hypothesis.dense_shape[1], truth.dense_shape[1])
-    hypothesis = tf.SparseTensor(hypothesis.indices, hypothesis.values, tf.stack([hypothesis.dense_shape[0], width]))
-    truth = tf.SparseTensor(truth.indices, truth.values, tf.stack([truth.dense_shape[0], width]))
-    distances = tf.reshape(tf.edit_distance(hypothesis, truth, normalize=False), tf.stack([n, v]))
+    cap = max_correction_distance(CORRECTION_TWO_EDITS_LENGTH) + 1
+    distances = capped_distances_tf(tf.gather(words, candidates), vocabulary, cap)
+    v = tf.size(vocabulary)
     usable = tf.logical_and(tf.strings.length(vocabulary) >= CORRECTION_MIN_LENGTH, tf.range(v) > UNK_ID)
-    distances = tf.where(usable[None, :], distances, tf.float32.max)
-    distances = distances[:-1]
+    distances = tf.where(usable[None, :], distances, cap)
     best = tf.argmin(distances, axis=1, output_type=tf.int32)
     best_distance = tf.reduce_min(distances, axis=1)
     typed_lengths = tf.gather(lengths, candidates)
-    limit = tf.where(typed_lengths >= CORRECTION_TWO_EDITS_LENGTH, 2.0, 1.0)
+    limit = tf.where(typed_lengths >= CORRECTION_TWO_EDITS_LENGTH, 2, 1)
     accepted = best_distance <= limit
     corrected_ids = tf.where(accepted, tf.cast(best, tf.int64), UNK_ID)
     corrected_words = tf.where(accepted, tf.gather(vocabulary, best), "")

@@ -56,8 +56,9 @@ def test_correction_java_constants_are_text_py_constants():
 
 
 def test_python_tensorflow_and_the_android_app_correct_typos_alike(tmp_path):
-    """Correction.java, compiled and run, reads a fuzzed word list as Python and the SavedModel's
-    TF ops do."""
+    """Correction.java, compiled and run, reads a fuzzed word list (swaps of two adjacent letters
+    included) as the spec says where one edit decides it, and as Python and the SavedModel's TF
+    ops do."""
     import shutil
     import subprocess
 
@@ -65,7 +66,7 @@ def test_python_tensorflow_and_the_android_app_correct_typos_alike(tmp_path):
 
     from mimnet_tf.data.synthbirds.captions import captions_for
     from mimnet_tf.data.synthbirds.render import sample_scene
-    from tests.data.test_text import fuzzed_words
+    from tests.data.test_text import assert_one_edit_corrections, fuzzed_words
 
     javac = shutil.which("javac")
     if javac is None:
@@ -80,6 +81,7 @@ def test_python_tensorflow_and_the_android_app_correct_typos_alike(tmp_path):
     java = [line or None for line in run.stdout.split("\n")[:len(words)]]
     python = [vocab.correct(w) for w in words]
     _, corrected = text.correct_tf(tf.constant(words), text.lookup_table(path))
+    assert_one_edit_corrections(vocab, words, java)
     assert java == python
     assert [c.decode() or None for c in corrected.numpy()] == python
     assert sum(c is not None for c in python) > 100

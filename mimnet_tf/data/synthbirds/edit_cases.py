@@ -8,7 +8,8 @@ recoloured: same bird, pose and background, every unnamed part unchanged.
 Cases come from the test split (the figures a shipped model reports, scored once per model) or
 from the validation split (the cases every tuning decision reads). `rephrase` rewrites a case's
 caption in another phrasing (`phrasings.py`): a held-out request naming only the changed parts,
-a bare list without "bird", or the template caption with typos in its colour words.
+a bare list without "bird", or the template caption with typos (one-letter, or two letters
+swapped) in its colour words.
 """
 from __future__ import annotations
 
@@ -169,7 +170,8 @@ def rephrase(case: EditCase, phrasing: str, index: int, seed: int = 0) -> EditCa
 
     A request (a held-out family or "no_bird") names only the changed parts, with their target
     colours (an identity case: the parts its caption names, with their own colours); "typo" keeps
-    the template caption and what it names, with a one-letter typo in every colour word;
+    the template caption and what it names, with a one-letter typo in every colour word
+    ("transposed": two adjacent letters swapped);
     "template" is the case itself. Deterministic in (seed, phrasing, index)."""
     if phrasing not in phrasings.PHRASINGS:
         raise ValueError(f"phrasing={phrasing!r}: expected one of {phrasings.PHRASINGS}")
@@ -177,8 +179,8 @@ def rephrase(case: EditCase, phrasing: str, index: int, seed: int = 0) -> EditCa
         return case
     family = phrasings.family_for(phrasing, index)
     rng = generator("phrasing", seed, family, index)
-    if family == phrasings.TYPO:
-        return dataclasses.replace(case, caption=phrasings.with_typos(case.caption, rng))
+    if family in phrasings.MISSPELT:
+        return dataclasses.replace(case, caption=phrasings.misspell(case.caption, family, rng))
     target = case.target.bird.as_dict()
     parts = case.changed or tuple(case.named_dict)
     items = [(str(p), target[str(p)]) for p in rng.permutation(parts)]

@@ -11,9 +11,11 @@ the model as `<unk>`.
 `MARKERS` are words of each family that no training caption may contain (a test reads thousands
 of training captions to check it).
 
-Besides the held-out families the benchmark has two more phrasings of its own:
+Besides the held-out families the benchmark has three more phrasings of its own:
 - "no_bird": the changed parts as a bare colour-first list ("blue wings and a red crown");
-- "typo": the template caption with a one-letter typo in every colour word (`typo`).
+- "typo": the template caption with a one-letter typo in every colour word (`typo`);
+- "transposed": the template caption with two adjacent letters swapped in every colour word
+  ("bleu wings", `transposition`), the commonest typing slip after a one-letter one.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from mimnet_tf.data.synthbirds.captions import Context, Item, colour_first, join
 TEMPLATE = "template"
 NO_BIRD = "no_bird"
 TYPO = "typo"
+TRANSPOSED = "transposed"
 HELD_OUT = "held_out"  # every family below, one after another over the cases
 
 
@@ -102,7 +105,9 @@ MARKERS = {
     "paint": ("paint",), "can_you": ("can", "you"), "please": ("please",), "would_like": ("would", "like"),
     "colour_for": ("for",), "colour_on": ("on",),
 }
-PHRASINGS = (TEMPLATE, HELD_OUT, *HELD_OUT_FAMILIES, NO_BIRD, TYPO)
+PHRASINGS = (TEMPLATE, HELD_OUT, *HELD_OUT_FAMILIES, NO_BIRD, TYPO, TRANSPOSED)
+# The phrasings that keep the template caption and misspell its colour words.
+MISSPELT = {TYPO, TRANSPOSED}
 
 
 def no_bird(items: Sequence[Item], ctx: Context) -> str:
@@ -111,6 +116,13 @@ def no_bird(items: Sequence[Item], ctx: Context) -> str:
 
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _misspelling(result: str, word: str) -> bool:
+    """Whether `result` can stand for a misspelt `word`: it is not the word, nor too short to be
+    corrected, nor another colour or part (that would be another request, not a typo)."""
+    return (result != word and len(result) >= 3 and result not in captions.WORD_TO_COLOUR
+            and result not in captions.WORD_TO_PART)
 
 
 def typo(word: str, rng: np.random.Generator) -> str:
@@ -125,14 +137,24 @@ def typo(word: str, rng: np.random.Generator) -> str:
             result = word[:position] + letter + word[position:]
         else:
             result = word[:position] + letter + word[position + 1:]
-        if (result != word and len(result) >= 3 and result not in captions.WORD_TO_COLOUR
-                and result not in captions.WORD_TO_PART):
+        if _misspelling(result, word):
             return result
 
 
-def with_typos(caption: str, rng: np.random.Generator) -> str:
-    """`caption` with a one-letter typo in every colour word."""
-    return " ".join(typo(w, rng) if w in captions.WORD_TO_COLOUR else w for w in caption.split())
+def transposition(word: str, rng: np.random.Generator) -> str:
+    """`word` with two adjacent, different letters swapped ("blue" -> "bleu"), never another
+    colour or part word."""
+    swaps = [word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)]
+    swaps = [s for s in swaps if _misspelling(s, word)]
+    if not swaps:
+        raise ValueError(f"{word!r} has no two adjacent letters whose swap is a misspelling")
+    return swaps[int(rng.integers(len(swaps)))]
+
+
+def misspell(caption: str, phrasing: str, rng: np.random.Generator) -> str:
+    """`caption` with every colour word misspelt the `phrasing` way (`TYPO` or `TRANSPOSED`)."""
+    slip = typo if phrasing == TYPO else transposition
+    return " ".join(slip(w, rng) if w in captions.WORD_TO_COLOUR else w for w in caption.split())
 
 
 def family_for(phrasing: str, index: int) -> str:

@@ -25,7 +25,7 @@ def training_words():
     return words
 
 
-@pytest.mark.parametrize("phrasing", [p for p in phrasings.PHRASINGS if p != phrasings.TYPO])
+@pytest.mark.parametrize("phrasing", [p for p in phrasings.PHRASINGS if p not in phrasings.MISSPELT])
 def test_every_phrasing_names_exactly_the_case_parts(cases, phrasing):
     families = collections.Counter()
     for index, case in enumerate(cases):
@@ -78,6 +78,30 @@ def test_typos_are_one_letter_off_and_not_another_colour(cases):
         assert rewritten.named == case.named
         typed = [w for w in split_words(rewritten.caption) if w not in split_words(case.caption)]
         assert len(typed) == sum(w in captions.WORD_TO_COLOUR for w in split_words(case.caption))
+
+
+def test_transpositions_swap_two_adjacent_letters_and_are_not_another_colour(cases):
+    rng = np.random.default_rng(0)
+    seen = collections.defaultdict(set)
+    for _ in range(2000):
+        word = str(rng.choice(sorted(captions.WORD_TO_COLOUR)))
+        typed = phrasings.transposition(word, rng)
+        differ = [i for i in range(len(word)) if typed[i] != word[i]]
+        assert len(typed) == len(word) and len(differ) == 2 and differ[1] == differ[0] + 1, (word, typed)
+        assert typed[differ[0]] == word[differ[1]] and typed[differ[1]] == word[differ[0]], (word, typed)
+        assert typed not in captions.WORD_TO_COLOUR and typed not in captions.WORD_TO_PART, (word, typed)
+        seen[word].add(differ[0])
+    # every swap of two different letters is drawn ("green": never its "ee")
+    assert seen["green"] == {0, 1, 3} and seen["blue"] == {0, 1, 2}
+    for index, case in enumerate(cases[:40]):
+        rewritten = rephrase(case, phrasings.TRANSPOSED, index)
+        assert rewritten.named == case.named and rewritten == rephrase(case, phrasings.TRANSPOSED, index)
+        typed = [w for w in split_words(rewritten.caption) if w not in split_words(case.caption)]
+        assert len(typed) == sum(w in captions.WORD_TO_COLOUR for w in split_words(case.caption))
+        assert sorted(map(sorted, typed)) == sorted(sorted(w) for w in split_words(case.caption)
+                                                    if w in captions.WORD_TO_COLOUR)
+    with pytest.raises(ValueError, match="'aaa' has no two adjacent letters"):
+        phrasings.transposition("aaa", rng)
 
 
 def test_validation_cases_are_other_scenes_than_the_test_cases():

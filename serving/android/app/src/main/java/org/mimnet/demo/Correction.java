@@ -13,7 +13,8 @@ import java.util.List;
  *
  * An unknown word of at least {@link #MIN_LENGTH} characters is read as the nearest vocabulary
  * word of at least {@link #MIN_LENGTH} characters within {@link #maxDistance} edits
- * (Levenshtein: insertions, deletions, substitutions); ties go to the lowest id. Plain Java (no
+ * (insertions, deletions, substitutions and swaps of two adjacent letters, each letter edited at
+ * most once: optimal string alignment); ties go to the lowest id. Plain Java (no
  * Android classes), so tests/serving/test_android.py compiles it with javac and checks it against
  * the Python and TensorFlow implementations on a fuzzed word list ({@link #main}).
  */
@@ -36,8 +37,12 @@ public final class Correction {
         return length >= TWO_EDITS_LENGTH ? 2 : 1;
     }
 
-    /** Levenshtein distance, as tf.edit_distance counts it. */
+    /**
+     * Optimal string alignment distance (restricted Damerau-Levenshtein), as text.py's
+     * edit_distance: "bleu" is one edit from "blue", "ca" three from "abc".
+     */
     public static int editDistance(String a, String b) {
+        int[] before = new int[b.length() + 1];
         int[] previous = new int[b.length() + 1];
         int[] current = new int[b.length() + 1];
         for (int j = 0; j <= b.length(); j++) {
@@ -47,11 +52,16 @@ public final class Correction {
             current[0] = i;
             for (int j = 1; j <= b.length(); j++) {
                 int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-                current[j] = Math.min(Math.min(previous[j] + 1, current[j - 1] + 1), substitution);
+                int distance = Math.min(Math.min(previous[j] + 1, current[j - 1] + 1), substitution);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    distance = Math.min(distance, before[j - 2] + 1); // the swap of a[i-2..i)
+                }
+                current[j] = distance;
             }
-            int[] swap = previous;
+            int[] reused = before;
+            before = previous;
             previous = current;
-            current = swap;
+            current = reused;
         }
         return previous[b.length()];
     }
