@@ -4,7 +4,8 @@
 prepared-data folder (TFRecords + vocab.txt + meta.json) of random images with colour captions;
 `make_model_dir` writes a model directory in exactly the layout `mimnet_tf.train` writes
 (config.json, vocab.txt, checkpoints/ from `training_checkpoint`), optionally after a few
-training steps, so that export, serving and evaluation can be tested without a long run.
+training steps, so that export, serving and evaluation can be tested without a long run;
+`tiny_generator` builds a seeded 32 px MIMNetGenerator for the layer and model tests.
 """
 from __future__ import annotations
 
@@ -102,3 +103,18 @@ def make_model_dir(model_dir: str, prepared_dir: str, image_size: int = 32, trai
     manager = tf.train.CheckpointManager(checkpoint, ModelDir(model_dir).checkpoint_dir, max_to_keep=1)
     manager.save(checkpoint_number=int(model.step_counter.numpy()))
     return config, model
+
+
+def tiny_generator(seed: int = 0, **overrides):
+    """A built MIMNetGenerator of 32 px (features at 8x8, 4 memories, 12 words, captions of 5),
+    its weights drawn from `seed`; `overrides` replace fields of its ModelConfig."""
+    import keras
+
+    from mimnet_tf.models.generator import MIMNetGenerator
+
+    config = ModelConfig(vocab_size=12, image_size=32, max_words=5, embed_dim=8, text_dim=8, memory_size=4,
+                         base_channels=8, feature_downsample=4, image_skips=True, **overrides)
+    keras.utils.set_random_seed(seed)
+    generator = MIMNetGenerator(config, name="generator")
+    generator.build()
+    return generator

@@ -4,6 +4,7 @@ from keras import ops
 
 from mimnet_tf import losses
 from mimnet_tf.layers.conditioning_augmentation import ConditioningAugmentation
+from tests.layers import harness
 
 
 def _layer():
@@ -46,13 +47,13 @@ def test_kl_matches_a_hand_computed_value():
     np.testing.assert_allclose(losses.kl_loss(np.zeros((2, 4)), np.zeros((2, 4))), [0.0, 0.0], atol=1e-7)
 
 
-def test_config_round_trip_and_weights():
-    layer = _layer()
-    clone = ConditioningAugmentation.from_config(layer.get_config())
-    clone(ops.zeros((1, 5)))
-    clone.set_weights(layer.get_weights())
-    x = np.random.default_rng(1).normal(size=(2, 5)).astype("float32")
-    np.testing.assert_allclose(clone(x)["mu"], layer(x)["mu"])
+def test_layer_behaviours(tmp_path):
+    """Forward pass, config round trip (the same outputs with the same weights) and .keras save/reload."""
+    rng = np.random.default_rng(1)
+    inputs = {"sentence": rng.normal(size=(2, 5)).astype("float32"), "eps": rng.normal(size=(2, 3)).astype("float32")}
+    harness.run_layer_test(ConditioningAugmentation, {"condition_dim": 3, "name": "ca"}, inputs,
+                           {"condition": (2, 3), "logvar": (2, 3), "mu": (2, 3)}, tmp_path,
+                           litert_skip_reason=harness.MIRRORGAN_ONLY)
 
 
 def test_rejects_an_empty_condition():

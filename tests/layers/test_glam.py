@@ -3,11 +3,8 @@ import pytest
 from keras import ops
 
 from mimnet_tf.layers.glam import InitialStage, RefinementStage, SentenceAttention
-
-
-def _softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+from tests.layers import harness
+from tests.layers.numpy_reference import MASK, softmax
 
 
 def test_sentence_attention_weighs_the_projected_sentence_per_position():
@@ -20,7 +17,7 @@ def test_sentence_attention_weighs_the_projected_sentence_per_position():
     kernel, bias = layer.projection.get_weights()
     mix = layer.mix.get_weights()[0][0, 0]  # (4, 4) 1x1 kernel
     projected = (condition @ kernel + bias)[:, None, None, :]
-    expected_weights = _softmax((features * projected) @ mix)
+    expected_weights = softmax((features * projected) @ mix)
     np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.sum(weights, axis=-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(context, projected * expected_weights, rtol=1e-5, atol=1e-6)
@@ -65,7 +62,19 @@ def test_refinement_stage_doubles_and_its_word_attention_ignores_pads():
     np.testing.assert_allclose(again["features"], first["features"], rtol=1e-5, atol=1e-5)
 
 
-def test_layers_survive_a_config_round_trip():
-    for layer in (SentenceAttention(4), InitialStage(8, 2), RefinementStage(8, 2)):
-        clone = type(layer).from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
+@pytest.mark.parametrize("cls, init_kwargs, input_shapes, expected_shape", [
+    (SentenceAttention, {"channels": 4}, {"features": (2, 3, 3, 4), "condition": (2, 5)},
+     ((2, 3, 3, 4), (2, 3, 3, 4))),
+    (InitialStage, {"channels": 8, "num_upsamples": 2}, {"code": (2, 10)}, (2, 16, 16, 8)),
+    (RefinementStage, {"channels": 8, "num_residual_blocks": 2},
+     {"features": (2, 4, 4, 8), "words": (2, 5, 6), "mask": (2, 5), "condition": (2, 3)},
+     {"features": (2, 8, 8, 8), "sentence_attention": (2, 4, 4, 8), "word_attention": (2, 16, 5)}),
+], ids=["SentenceAttention", "InitialStage", "RefinementStage"])
+def test_layer_behaviours(cls, init_kwargs, input_shapes, expected_shape, tmp_path):
+    """Forward pass, config round trip (the same outputs with the same weights) and .keras save/reload."""
+    rng = np.random.default_rng(2)
+    inputs = {name: rng.normal(size=shape).astype("float32") for name, shape in input_shapes.items()}
+    if "mask" in inputs:
+        inputs["mask"] = MASK
+    harness.run_layer_test(cls, init_kwargs, inputs, expected_shape, tmp_path,
+                           litert_skip_reason=harness.MIRRORGAN_ONLY)

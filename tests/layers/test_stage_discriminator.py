@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mimnet_tf.layers.stage_discriminator import StageDiscriminator, downsamples_for
+from tests.layers import harness
 
 
 def test_downsamples_bring_the_image_to_4x4():
@@ -35,6 +36,11 @@ def test_a_trunk_of_the_wrong_depth_is_an_error():
         StageDiscriminator(4, 2)(np.zeros((1, 32, 32, 3), "float32"), np.zeros((1, 6), "float32"))
 
 
-def test_config_round_trip():
-    discriminator = StageDiscriminator(4, 3)
-    assert StageDiscriminator.from_config(discriminator.get_config()).get_config() == discriminator.get_config()
+def test_layer_behaviours(tmp_path):
+    """Forward pass, config round trip (the same outputs with the same weights) and .keras save/reload."""
+    rng = np.random.default_rng(1)
+    inputs = {"images": rng.uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32"),
+              "sentence": rng.normal(size=(2, 6)).astype("float32")}
+    harness.run_layer_test(StageDiscriminator, {"channels": 4, "num_downsamples": 3}, inputs,
+                           {"conditional_logit": (2,), "unconditional_logit": (2,)}, tmp_path,
+                           litert_skip_reason=harness.TRAINING_ONLY)
