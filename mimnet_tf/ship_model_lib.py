@@ -7,6 +7,8 @@ from typing import Callable
 
 from mimnet_tf import benchmark_edits_lib, files, ship_mirrorgan_lib
 from mimnet_tf.editors import load_editor
+from mimnet_tf.export.common import load_checkpoint, model_kind
+from mimnet_tf.models.checkpointing import save_generator
 from mimnet_tf.models.mirrorgan import load_mirrorgan
 from mimnet_tf.models.model_dir import LOG_FILENAME, SUBSET_FILENAME, SUMMARY_FILENAME, ModelDir
 # 1,000 cases (~1,650 changed parts) put the attribute accuracy's standard error near 0.007;
@@ -20,8 +22,6 @@ LOG_FILES = (LOG_FILENAME, SUMMARY_FILENAME)
 
 def write_generator_checkpoint(trained, out_dir: str) -> str:
     """Writes `out_dir/checkpoints/ckpt-<step>` holding only the generator's variables."""
-    from mimnet_tf.models.checkpointing import save_generator
-
     step = int(os.path.basename(trained.checkpoint_path).rsplit("-", 1)[-1])
     return save_generator(trained.generator, ModelDir(out_dir).checkpoint_dir, step)
 
@@ -37,8 +37,6 @@ def subset_scores(result: dict) -> dict:
 def score_subset(model_dir: str, num_cases: int, split: str = SHIP_SPLIT) -> dict:
     """The subset measures of the model in `model_dir` on the first `num_cases` edit cases of `split`
     (a MirrorGAN: its text-to-image measures on the first `num_cases` test scenes)."""
-    from mimnet_tf.export.common import model_kind
-
     if model_kind(model_dir) == "mirrorgan":
         return ship_mirrorgan_lib.score_subset(model_dir, num_cases)
     editor = load_editor(model_dir)
@@ -58,8 +56,6 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
     Everything is written into a temporary sibling of `out` that is renamed into place at the end:
     a killed run leaves no half-shipped model. An existing non-empty `out` is refused.
     """
-    from mimnet_tf.export.common import load_checkpoint, model_kind
-
     if not out:
         raise ValueError("--out is required: the directory of the shipped model")
     if ModelDir(out).has_config():
