@@ -33,6 +33,7 @@ ENTRY_POINTS = {
         "mimnet-edit=mimnet_tf.edit:run",
         "mimnet-evaluate=mimnet_tf.evaluate:run",
         "mimnet-benchmark-edits=mimnet_tf.benchmark_edits:run",
+        "mimnet-benchmark-generation=mimnet_tf.benchmark_generation:run",
         "mimnet-report=mimnet_tf.report:run",
         "mimnet-pretrain-damsm=mimnet_tf.pretrain_damsm:run",
         "mimnet-pretrain-stream=mimnet_tf.pretrain_stream:run",

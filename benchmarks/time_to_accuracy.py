@@ -21,20 +21,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-def training_minutes(log_path: str) -> dict[int, float]:
-    """{step: minutes of training up to it} from a train_log.jsonl; `elapsed` restarts at each
-    resume, so every process's time is added to the total of the ones before it."""
-    minutes, offset, last = {}, 0.0, 0.0
-    with open(log_path, encoding="utf-8") as f:
-        for line in f:
-            record = json.loads(line)
-            if "step" not in record or "elapsed" not in record:
-                continue
-            if record["elapsed"] < last:  # a resumed process: its clock starts again
-                offset += last
-            last = record["elapsed"]
-            minutes[int(record["step"])] = (offset + last) / 60.0
-    return minutes
+from mimnet_tf.training.summaries import training_minutes  # noqa: E402,F401 (the minutes of a train_log.jsonl)
 
 
 def minutes_at(minutes: dict[int, float], step: int) -> float:

@@ -9,6 +9,9 @@ train_summary.json) and, with --benchmark_cases, the SynthBirds edit benchmark o
 model (benchmark.json / benchmark.md) plus the first --subset_cases cases on their own
 (benchmark_subset.json), which tests/test_shipped_model.py re-scores. --damsm_dir names the DAMSM
 that scores Sim / MP (default the checkpoint's own; a model trained without one has none).
+A MirrorGAN run (config.json says --model=mirrorgan) gets the text-to-image benchmark on
+--benchmark_cases test scenes instead, with its DAMSM (--damsm_dir, default the run's) and
+attribute probe (--probe_dir) packed beside it, and a README.md (ship_mirrorgan_lib.py).
 Exit codes: 0 done, 2 bad flags or missing files (one line on stderr).
 """
 from __future__ import annotations
@@ -27,6 +30,8 @@ _BENCHMARK_CASES = flags.DEFINE_integer(
 _SUBSET_CASES = flags.DEFINE_integer("subset_cases", 40, "Cases of the subset a test re-scores.")
 _DAMSM_DIR = flags.DEFINE_string("damsm_dir", "", "DAMSM that scores Sim / MP in the benchmark "
                                  "(default: the checkpoint's --damsm_dir; none: those columns are skipped).")
+_PROBE_DIR = flags.DEFINE_string("probe_dir", "", "A MirrorGAN's benchmark: the attribute probe that reads the colours "
+                                 "(default runs/attribute_probe, trained there on first use); packed with the model.")
 PROGRAM = "ship_model"
 
 
@@ -35,7 +40,7 @@ def main(argv: list[str]) -> None:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
     paths = cli.guarded(PROGRAM, lambda: ship_model_lib.ship(
         _CHECKPOINT.value, _OUT.value, _BENCHMARK_CASES.value, _SUBSET_CASES.value,
-        log=lambda m: print(m, file=sys.stderr), damsm_dir=_DAMSM_DIR.value))
+        log=lambda m: print(m, file=sys.stderr), damsm_dir=_DAMSM_DIR.value, probe_dir=_PROBE_DIR.value))
     print("Written: " + ", ".join(paths))
 
 

@@ -5,11 +5,12 @@ import os
 import shutil
 from typing import Callable
 
-from mimnet_tf import benchmark_edits_lib, files
+from mimnet_tf import benchmark_edits_lib, files, ship_mirrorgan_lib
 from mimnet_tf.editors import load_editor
-from mimnet_tf.models.model_dir import LOG_FILENAME, SUMMARY_FILENAME, ModelDir
-
-SUBSET_FILENAME = "benchmark_subset.json"
+from mimnet_tf.export.common import load_checkpoint, model_kind
+from mimnet_tf.models.checkpointing import save_generator
+from mimnet_tf.models.mirrorgan import load_mirrorgan
+from mimnet_tf.models.model_dir import LOG_FILENAME, SUBSET_FILENAME, SUMMARY_FILENAME, ModelDir
 # 1,000 cases (~1,650 changed parts) put the attribute accuracy's standard error near 0.007;
 # 200 cases, the benchmark's own default, near 0.016.
 BENCHMARK_CASES = 1000
@@ -21,8 +22,6 @@ LOG_FILES = (LOG_FILENAME, SUMMARY_FILENAME)
 
 def write_generator_checkpoint(trained, out_dir: str) -> str:
     """Writes `out_dir/checkpoints/ckpt-<step>` holding only the generator's variables."""
-    from mimnet_tf.models.checkpointing import save_generator
-
     step = int(os.path.basename(trained.checkpoint_path).rsplit("-", 1)[-1])
     return save_generator(trained.generator, ModelDir(out_dir).checkpoint_dir, step)
 
@@ -36,28 +35,35 @@ def subset_scores(result: dict) -> dict:
 
 
 def score_subset(model_dir: str, num_cases: int, split: str = SHIP_SPLIT) -> dict:
-    """The subset measures of the model in `model_dir` on the first `num_cases` edit cases of `split`."""
+    """The subset measures of the model in `model_dir` on the first `num_cases` edit cases of `split`
+    (a MirrorGAN: its text-to-image measures on the first `num_cases` test scenes)."""
+    if model_kind(model_dir) == "mirrorgan":
+        return ship_mirrorgan_lib.score_subset(model_dir, num_cases)
     editor = load_editor(model_dir)
     return subset_scores(benchmark_edits_lib.run_benchmark(editor, num_cases=num_cases, size=editor.image_size, split=split))
 
 
 def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subset_cases: int = 40,
-         log: Callable[[str], None] = print, damsm_dir: str = "") -> list[str]:
-    """Packs `checkpoint` (a model directory) into `out`; returns the paths written. The benchmark
-    scores Sim / MP with `damsm_dir`'s DAMSM, default the checkpoint's (none: skipped).
+         log: Callable[[str], None] = print, damsm_dir: str = "", probe_dir: str = "") -> list[str]:
+    """Packs `checkpoint` (a model directory) into `out`; returns the paths written.
+
+    A MIM-Net gets the edit benchmark on `benchmark_cases` test cases, Sim / MP scored with
+    `damsm_dir`'s DAMSM (default the checkpoint's; none: skipped). A MirrorGAN gets the
+    text-to-image benchmark on `benchmark_cases` test scenes, with its DAMSM (`damsm_dir`, default
+    the run's) and attribute probe (`probe_dir`, default runs/attribute_probe) packed beside it,
+    and a README (ship_mirrorgan_lib.py).
 
     Everything is written into a temporary sibling of `out` that is renamed into place at the end:
     a killed run leaves no half-shipped model. An existing non-empty `out` is refused.
     """
-    from mimnet_tf.export.common import load_checkpoint
-
     if not out:
         raise ValueError("--out is required: the directory of the shipped model")
     if ModelDir(out).has_config():
         raise FileExistsError(f"--out={out} already holds a model; remove it first")
     if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
         raise FileExistsError(f"--out={out} exists and is not an empty folder: ship into a new one")
-    trained = load_checkpoint(checkpoint)
+    mirrorgan = model_kind(checkpoint) == "mirrorgan"
+    trained = load_mirrorgan(checkpoint) if mirrorgan else load_checkpoint(checkpoint)
     relative: list[str] = []
 
     def write(folder: str) -> None:
@@ -68,7 +74,10 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
             if os.path.exists(os.path.join(checkpoint, name)):
                 paths.append(shutil.copy(os.path.join(checkpoint, name), folder))
         log(f"Packed the generator of {trained.checkpoint_path} into {out}")
-        if benchmark_cases > 0:
+        if mirrorgan:
+            paths.extend(ship_mirrorgan_lib.pack(checkpoint, out, trained, folder, benchmark_cases, subset_cases, log,
+                                                 damsm_dir, probe_dir))
+        elif benchmark_cases > 0:
             # "" falls back to the packed model's own damsm_dir (benchmark_edits_lib.run does that).
             output = benchmark_edits_lib.run(benchmark_edits_lib.BenchmarkConfig(
                 checkpoint=folder, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=folder, split=SHIP_SPLIT,

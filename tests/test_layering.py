@@ -26,11 +26,12 @@ FLOORS = (
     ("inference", ("mimnet_tf.exported_model", "mimnet_tf.editors", "mimnet_tf.editor", "mimnet_tf.presets")),
     ("apps", ("mimnet_tf.export", "mimnet_tf.serving", "mimnet_tf.train", "mimnet_tf.train_lib",
               "mimnet_tf.edit", "mimnet_tf.edit_lib", "mimnet_tf.evaluate", "mimnet_tf.evaluate_lib",
-              "mimnet_tf.benchmark_edits", "mimnet_tf.benchmark_edits_lib", "mimnet_tf.report",
+              "mimnet_tf.benchmark_edits", "mimnet_tf.benchmark_edits_lib", "mimnet_tf.benchmark_generation",
+              "mimnet_tf.benchmark_generation_lib", "mimnet_tf.report",
               "mimnet_tf.report_lib", "mimnet_tf.demo", "mimnet_tf.demo_lib", "mimnet_tf.generate",
               "mimnet_tf.generate_lib", "mimnet_tf.pretrain_damsm", "mimnet_tf.pretrain_damsm_lib",
               "mimnet_tf.pretrain_stream", "mimnet_tf.pretrain_stream_lib", "mimnet_tf.ship_model",
-              "mimnet_tf.ship_model_lib", "mimnet_tf.testing")),
+              "mimnet_tf.ship_model_lib", "mimnet_tf.ship_mirrorgan_lib", "mimnet_tf.testing")),
 )
 # Export and serving stand beside each other on the apps floor: neither imports the other (what
 # both need, the exported model's tensor names and its LiteRT runner, is mimnet_tf.exported_model).

@@ -120,6 +120,7 @@ class AttributeProbe:
         self.network = network
         self.config = config
         self.held_out = dict(held_out)
+        self._features = None  # the feature extractor, built on first use
 
     # ------------------------------------------------------------------ training and caching
     @classmethod
@@ -177,20 +178,41 @@ class AttributeProbe:
         return probe
 
     # ------------------------------------------------------------------ reading colours
+    def _probe_input(self, images) -> np.ndarray:
+        """uint8 or [-1, 1] images in [-1, 1] at the probe's size (bilinear resize)."""
+        images = _model_range(images)
+        size = self.config.image_size
+        if images.shape[1:3] != (size, size):
+            images = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (size, size), antialias=True))
+        return images
+
     def predict(self, images, batch_size: int = 128) -> np.ndarray:
         """Colour indices (into COLOUR_NAMES) of every part: (N, H, W, 3) uint8 or [-1, 1] -> int (N, parts).
 
         Images of another size are resized (bilinear) to the probe's.
         """
-        images = _model_range(images)
-        size = self.config.image_size
-        if images.shape[1:3] != (size, size):
-            images = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (size, size), antialias=True))
+        images = self._probe_input(images)
         predictions = []
         for start in range(0, len(images), batch_size):
             logits = self.network(images[start:start + batch_size], training=False)
             predictions.append(np.stack([np.argmax(logits[p], axis=-1) for p in COLOURABLE_PARTS], axis=1))
         return np.concatenate(predictions).astype(np.int32)
+
+    def features(self, images, batch_size: int = 128) -> np.ndarray:
+        """The penultimate features: each part's attended cell feature, concatenated.
+
+        (N, H, W, 3) uint8 or [-1, 1] -> float32 (N, parts * 4 * width): what the part classifiers
+        read (each part's colour and look), so a Frechet distance on them compares generated and
+        real birds part by part, with a network trained on SynthBirds rather than ImageNet.
+        """
+        if self._features is None:
+            attended = [layers.Flatten()(self.network.get_layer(f"{part}_attended").output)
+                        for part in COLOURABLE_PARTS]
+            self._features = keras.Model(self.network.input, layers.Concatenate()(attended))
+        images = self._probe_input(images)
+        return np.concatenate([keras.ops.convert_to_numpy(self._features(images[start:start + batch_size],
+                                                                          training=False))
+                               for start in range(0, len(images), batch_size)]).astype(np.float32)
 
     def accuracy_against(self, images, labels: np.ndarray) -> dict:
         """{part: accuracy, "mean": mean over parts} of the probe on images with known labels."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import numpy as np
+import scipy.spatial.distance
 
 from mimnet_tf import images as image_ranges
 
@@ -128,6 +129,24 @@ def pixel_difference(a: np.ndarray, b: np.ndarray, value_range: str, per_image: 
     if per_image:
         return difference.reshape(difference.shape[0], -1).mean(axis=1)
     return float(difference.mean())
+
+
+def mean_pairwise_distance(rows: np.ndarray, metric: str = "l1") -> float:
+    """Mean distance over every pair of distinct rows: how far apart a set of samples lies.
+
+    Args:
+        rows: `(N, ...)` array, N >= 2 (images are flattened per row).
+        metric: "l1", the mean absolute difference per element (images in [0, 1]: a pixel Diff),
+            or "l2", the Euclidean distance (feature vectors).
+    """
+    flat = np.asarray(rows, np.float64).reshape(len(rows), -1)
+    if flat.shape[0] < 2:
+        raise ValueError(f"mean_pairwise_distance needs at least 2 rows; got {flat.shape[0]}")
+    if metric == "l1":
+        return float(scipy.spatial.distance.pdist(flat, "cityblock").mean() / flat.shape[1])
+    if metric == "l2":
+        return float(scipy.spatial.distance.pdist(flat, "euclidean").mean())
+    raise ValueError(f"metric must be 'l1' or 'l2'; got {metric!r}")
 
 
 def manipulative_precision(diff, sim):

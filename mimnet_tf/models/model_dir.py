@@ -11,6 +11,9 @@ A model directory is what `python -m mimnet_tf.train` writes into `--model_dir`,
     train_summary.json   the run's final figures
     train.lock           held by the one process that trains into the directory
 
+A shipped folder (`ship_model`) also holds benchmark.json / benchmark.md, benchmark_subset.json
+(the first cases of the benchmark, which tests/test_shipped_model.py re-scores) and README.md.
+
 No TensorFlow here: the entry points read a directory's config before they load TensorFlow.
 Checking and resuming checkpoints is models/checkpoint_files.py. The loaders that build a model
 from a directory live beside their model (`builder.load_generator`,
@@ -33,6 +36,7 @@ CHECKPOINT_SUBDIR = "checkpoints"
 LOG_FILENAME = "train_log.jsonl"
 SUMMARY_FILENAME = "train_summary.json"
 LOCK_FILENAME = "train.lock"
+SUBSET_FILENAME = "benchmark_subset.json"
 PREFIX = "ckpt"  # tf.train.CheckpointManager's default checkpoint_name
 _PAIR_FILE = re.compile(rf"^{PREFIX}-(\d+)\.(index|data-(\d+)-of-(\d+))$")
 

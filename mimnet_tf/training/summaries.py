@@ -51,6 +51,22 @@ def read_train_log(model_dir: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def training_minutes(log_path: str) -> dict[int, float]:
+    """{step: minutes of training up to it} from a train_log.jsonl; `elapsed` restarts at each
+    resume, so every process's time is added to the total of the ones before it."""
+    minutes, offset, last = {}, 0.0, 0.0
+    with open(log_path, encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            if "step" not in record or "elapsed" not in record:
+                continue
+            if record["elapsed"] < last:  # a resumed process: its clock starts again
+                offset += last
+            last = record["elapsed"]
+            minutes[int(record["step"])] = (offset + last) / 60.0
+    return minutes
+
+
 def drop_records_after(model_dir: str, step: int) -> int:
     """Removes the records of steps after `step` from train_log.jsonl (a resumed run re-runs and
     re-logs them); the file is replaced in one rename. Returns how many were dropped."""

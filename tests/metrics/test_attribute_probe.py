@@ -101,3 +101,17 @@ def test_attribute_accuracy_counts_only_the_named_parts(probe_dir):
         probe.attribute_accuracy(images[:1], [{"feet": "red"}])
     with pytest.raises(ValueError, match="Unknown colour"):
         probe.attribute_accuracy(images[:1], [{"crown": "teal"}])
+
+
+def test_features_are_what_the_part_classifiers_read(probe_dir):
+    probe = AttributeProbe.load(probe_dir)
+    images, _ = probe_renders("test", 3, 16, seed=13)
+    features = probe.features(images)
+    width = 4 * TINY.width
+    assert features.shape == (3, len(COLOURABLE_PARTS) * width) and features.dtype == np.float32
+    # Each part's slice, through that part's own classifier, gives the probe's reading of that part.
+    read = probe.predict(images)
+    for index, part in enumerate(COLOURABLE_PARTS):
+        logits = probe.network.get_layer(part)(features[:, index * width:(index + 1) * width])
+        np.testing.assert_array_equal(np.argmax(logits, axis=-1), read[:, index])
+    np.testing.assert_array_equal(probe.features(images), features)  # deterministic

@@ -109,3 +109,18 @@ def test_manipulative_precision_literal_values():
     assert similarity.manipulative_precision(0.0, 0.296) == pytest.approx(0.296)
     assert similarity.manipulative_precision(1.0, 0.5) == 0.0
     np.testing.assert_allclose(similarity.manipulative_precision(np.array([0.5, 0.25]), 0.4), [0.2, 0.3])
+
+
+def test_mean_pairwise_distance_averages_every_pair_of_distinct_rows():
+    mean_pairwise_distance = similarity.mean_pairwise_distance
+    rows = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    # L1 per element: pairs (0,1) 0.5, (0,2) 1.0, (1,2) 0.5; Euclidean: 1, sqrt(2), 1.
+    assert mean_pairwise_distance(rows, "l1") == pytest.approx(2.0 / 3.0)
+    assert mean_pairwise_distance(rows, "l2") == pytest.approx((2.0 + np.sqrt(2.0)) / 3.0)
+    images = np.zeros((2, 4, 4, 3))
+    images[1] = 0.25
+    assert mean_pairwise_distance(images, "l1") == pytest.approx(0.25)  # flattened per image
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        mean_pairwise_distance(rows[:1])
+    with pytest.raises(ValueError, match="'l1' or 'l2'"):
+        mean_pairwise_distance(rows, "cosine")
