@@ -197,11 +197,11 @@ def quantize_int8(converter: tf.lite.TFLiteConverter, representative: Callable[[
         debugger.run()
         head = image_head(tf.lite.Interpreter(model_content=debugger.calibrated_model), image_output)
         layers = _layers(debugger, threshold, head)
-        float_tensors = [layer.tensor for layer in layers if layer.kept_float]
+        report = QuantizationReport(threshold, tuple(layers), image_head=tuple(head))
         debugger.options = tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=list(STRUCTURAL_FLOAT_OPS), denylisted_nodes=float_tensors)
+            denylisted_ops=list(STRUCTURAL_FLOAT_OPS), denylisted_nodes=report.float_tensors)
         content, storage = tflite_compaction.compact_int8(debugger.get_nondebug_quantized_model())
-        return content, QuantizationReport(threshold, tuple(layers), image_head=tuple(head), storage=storage)
+        return content, dataclasses.replace(report, storage=storage)
 
 
 def _signature_key(tensor_name: str, example: dict) -> str:
