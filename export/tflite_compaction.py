@@ -64,15 +64,16 @@ def per_channel_int8(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values.reshape(weights.shape), scale.astype(np.float32)
 
 
-def dynamic_range_weights(model) -> list[int]:
-    """Stores the float32 weights of float HYBRID_OPS int8 per channel (in place); returns the op indices.
+def dynamic_range_weights(model) -> list[str]:
+    """Stores the float32 weights of float HYBRID_OPS int8 per channel (in place); returns their
+    tensors' names (the first location of a fused name).
 
     Weights another tensor shares a buffer with are left as they are (none in these models)."""
     graph = model.subgraphs[0]
     float32 = schema.TensorType.FLOAT32
     users = np.bincount([t.buffer for t in graph.tensors], minlength=len(model.buffers))
     changed = []
-    for index, operator in enumerate(graph.operators):
+    for operator in graph.operators:
         name = op_name(model, operator)
         if name not in HYBRID_OPS or len(operator.inputs) < 2:
             continue
@@ -91,8 +92,12 @@ def dynamic_range_weights(model) -> list[int]:
         weights.quantization.quantizedDimension = 0
         if name == "FULLY_CONNECTED":
             operator.builtinOptions.asymmetricQuantizeInputs = True
-        changed.append(index)
+        changed.append(_text(weights.name).split(";")[0])
     return changed
+
+
+def _text(name) -> str:
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name or "")
 
 
 def drop_internal_names(model) -> None:
