@@ -160,7 +160,7 @@ def interleaved_p50(formats, example: dict, config: BenchmarkConfig) -> dict[str
 
 def benchmark_size(size: int, model_dir: str, root: str, config: BenchmarkConfig, peak: float) -> list[dict]:
     """Exports every format of one model at `size` and measures it; returns table rows."""
-    from mimnet_tf.config import RunConfig
+    from mimnet_tf.config import ExportConfig, RunConfig
     from mimnet_tf.export import common, verify
     from mimnet_tf.models.builder import load_generator
     from mimnet_tf.models.model_dir import CONFIG_FILENAME
@@ -172,7 +172,9 @@ def benchmark_size(size: int, model_dir: str, root: str, config: BenchmarkConfig
     formats = export_formats(trained, out, config.threads, config.reference_kernels)
     gflop = graph_gflop(os.path.join(out, "tflite", "mimnet_fp32.tflite"))
     cases = config.cases if size == trained_size else 0
-    checks = verify.CheckConfig(cases=cases, examples=config.psnr_examples, skip_examples=32, keep_failing=True)
+    # The PSNR examples come after the int8 calibration set (export_tflite's default count).
+    checks = verify.CheckConfig(cases=cases, examples=config.psnr_examples,
+                                skip_examples=ExportConfig.representative_samples, keep_failing=True)
     log(f"[{size} px] checking {len(formats)} formats against Keras ({cases} benchmark cases)")
     written = {name: verify.Written(path, os.path.join(root, f"checks_{size}_{i}.json"), run, batch or None)
                for i, (name, path, run, batch) in enumerate(formats)}

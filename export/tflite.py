@@ -120,7 +120,7 @@ def representative_batches(trained, count: int, batch_size: int) -> list[dict]:
     return common.group(examples, batch_size)
 
 
-def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_samples: int = 32,
+def export_tflite(trained, out_dir: str, variants=VARIANTS, representative_samples: int = ExportConfig.representative_samples,
                   batch_size: int = 1, overwrite: bool = False,
                   int8_float_threshold: float = quantization.DEFAULT_THRESHOLD,
                   checker: Optional[verify.Checker] = None) -> dict[str, str]:

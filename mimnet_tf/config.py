@@ -230,7 +230,7 @@ class ExportConfig:
     variants: tuple[str, ...] = option(("fp32", "fp16", "dynamic", "int8"),
         'Comma-separated TFLite variants among fp32, fp16, dynamic, int8.')
     opset: int = option(17, 'The ONNX opset the export targets.')
-    representative_samples: int = option(32, 'Training examples calibrating the int8 TFLite model.')
+    representative_samples: int = option(128, 'Training examples calibrating the int8 TFLite model.')
     overwrite: bool = option(False,
         'Replace an existing export at --out. Its files that the new export does not write are kept '
         "(a SavedModel folder's in <out>.replaced-<time>), never deleted.")

@@ -4,8 +4,10 @@ import os
 
 import numpy as np
 import pytest
+from tensorflow.lite.python.schema_py_generated import TensorType
+from tensorflow.lite.tools import flatbuffer_utils
 
-from mimnet_tf.export import common, tflite
+from mimnet_tf.export import common, tflite, tflite_compaction
 from mimnet_tf.exported_model import LiteRTModel
 
 pytestmark = pytest.mark.slow
@@ -68,6 +70,22 @@ def test_int8_keeps_reverse_sequence_in_float(tflite_paths):
         assert tensors[op["inputs"][0]]["dtype"] == np.float32
     int8_tensors = [t for t in tensors.values() if t["dtype"] == np.int8]
     assert len(int8_tensors) > 20  # the convolutions really are int8
+
+
+def test_int8_stores_its_float_matmuls_weights_int8(tflite_paths):
+    """The ops kept float keep float activations, not float32 weights (export/tflite_compaction.py)."""
+    model = flatbuffer_utils.read_model(tflite_paths["int8"])
+    graph = model.subgraphs[0]
+    weight_types = []
+    for op in graph.operators:
+        if (tflite_compaction.op_name(model, op) == "FULLY_CONNECTED"
+                and graph.tensors[op.inputs[0]].type == TensorType.FLOAT32  # an op the quantizer kept float
+                and np.prod(graph.tensors[op.inputs[1]].shape) >= tflite_compaction.MIN_ELEMENTS):
+            weight_types.append(graph.tensors[op.inputs[1]].type)
+    assert set(weight_types) <= {TensorType.INT8}, weight_types  # the tiny model's float matmuls may all be small
+    with open(os.path.splitext(tflite_paths["int8"])[0] + ".json", encoding="utf-8") as f:
+        storage = json.load(f)["quantization"]["storage"]
+    assert len(storage["float_ops_with_int8_weights"]) == len(weight_types)
 
 
 def test_fp32_equals_keras(results):
