@@ -85,22 +85,23 @@ def unflatten(kind, values: dict[str, Any]):
     Raises:
         TypeError: a name that is no flag of `kind` (a programming error, as for a dataclass).
     """
-    unknown = set(values) - {leaf.name for leaf in flat_fields(kind)}
+    leaves = flat_fields(kind)
+    unknown = set(values) - {leaf.name for leaf in leaves}
     if unknown:
         raise TypeError(f"{kind.__name__} has no field with the flag name(s) {sorted(unknown)}")
+    by_group: dict[tuple[str, ...], dict[str, Any]] = {}  # path of a group -> its given fields
+    for leaf in leaves:
+        if leaf.name in values:
+            by_group.setdefault(leaf.path[:-1], {})[leaf.path[-1]] = values[leaf.name]
+    return _assemble(kind, (), by_group)
 
-    def build(kind, prefix_path: tuple[str, ...]):
-        kwargs = {}
-        for field in dataclasses.fields(kind):
-            if "group_prefix" in field.metadata:
-                kwargs[field.name] = build(field.default_factory, prefix_path + (field.name,))
-        for leaf in leaves:
-            if leaf.path[:-1] == prefix_path and leaf.name in values:
-                kwargs[leaf.path[-1]] = values[leaf.name]
-        return kind(**kwargs)
 
-    leaves = flat_fields(kind)
-    return build(kind, ())
+def _assemble(kind, path: tuple[str, ...], by_group: dict[tuple[str, ...], dict[str, Any]]):
+    kwargs = dict(by_group.get(path, {}))
+    for field in dataclasses.fields(kind):
+        if "group_prefix" in field.metadata:
+            kwargs[field.name] = _assemble(field.default_factory, path + (field.name,), by_group)
+    return kind(**kwargs)
 
 
 def replace_flags(section, **values):
@@ -252,7 +253,8 @@ class ColourSwapConfig:
     """
 
     probability: float = option(0.0,
-        'reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)', flag="colour_swap")
+        "Probability that a reconstruction input has up to --colour_swap_regions colour regions repainted "
+        "(0: off; not in the paper)", flag="colour_swap")
     regions: int = option(2, 'at most this many repainted regions per image')
     threshold: float = option(0.25, 'colour distance to the seed pixel that joins a region ([-1, 1] units)')
     centre: float = option(0.6, 'seeds are drawn in the central fraction of each side')

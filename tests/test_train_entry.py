@@ -208,3 +208,15 @@ def test_every_config_field_declares_the_help_its_flag_shows():
             assert len(text.split()) >= 3 and not re.fullmatch(r"\w+\.\w+", text), (kind.__name__, leaf.name, text)
     specs = mimnet_flags.flag_specs()
     assert specs["unknown_word_rate"][2].startswith("Training captions:")
+
+
+def test_the_architecture_config_example_prints_what_it_says(capsys, monkeypatch):
+    """docs/architecture.md's config example runs from the repository's root and prints what its
+    `# -> ...` comments say."""
+    from tests.doc_blocks import fenced_block
+
+    block = fenced_block(os.path.join(REPO, "docs", "architecture.md"), "config-example")
+    monkeypatch.chdir(REPO)
+    exec(compile(block, "architecture.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [line.split("# -> ", 1)[1] for line in block.splitlines() if "# -> " in line]
