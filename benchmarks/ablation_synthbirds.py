@@ -28,6 +28,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from mimnet_tf import config as config_lib  # noqa: E402
 from mimnet_tf import flags as mimnet_flags  # noqa: E402
 
 mimnet_flags.define_flags()
@@ -45,7 +46,8 @@ FLAGS = flags.FLAGS
 
 
 def _replace(config, **sections):
-    return dataclasses.replace(config, **{name: dataclasses.replace(getattr(config, name), **changes)
+    """`config` with `{section: {flag name: value}}` changed."""
+    return dataclasses.replace(config, **{name: config_lib.replace_flags(getattr(config, name), **changes)
                                           for name, changes in sections.items()})
 
 
@@ -82,7 +84,7 @@ def _effective(config):
     """`config` with settings that cannot act set to their off value, model_dir and progress
     cleared: L_pgt is computed only on inputs that colour swap left alone, so with --colour_swap=1
     its weight is inert; without --swap_localisation its target options are."""
-    if config.train.colour_swap >= 1.0:
+    if config.train.colour_swap.probability >= 1.0:
         config = _replace(config, loss={"pseudo_gt": 0.0})
     if config.loss.swap_localisation <= 0:
         config = _replace(config, loss={"swap_localisation_pool": "area", "swap_localisation_balance": False})
@@ -99,7 +101,7 @@ def config_differences(stored, wanted) -> list:
     (--vocab_size=0 asks for the vocabulary's size, which the stored run wrote in)."""
     if wanted.model.vocab_size == 0:
         stored = _replace(stored, model={"vocab_size": 0})
-    stored, wanted = dataclasses.asdict(_effective(stored)), dataclasses.asdict(_effective(wanted))
+    stored, wanted = _effective(stored).to_dict(), _effective(wanted).to_dict()
     return [f"--{name}: {value!r} -> {wanted[section][name]!r}"
             for section, values in stored.items() for name, value in values.items() if value != wanted[section][name]]
 

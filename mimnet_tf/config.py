@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from mimnet_tf import files
 
@@ -26,9 +26,88 @@ COLOUR_NAME_TABLES = ("", "xkcd", "css")
 SWAP_LOCALISATION_POOLS = ("area", "max")  # --swap_localisation_pool (also checked by losses.py)
 
 
-def option(default, help_text: str):
-    """A config field: its default, and the help its flag shows (`flags.py`)."""
-    return dataclasses.field(default=default, metadata={"help": help_text})
+def option(default, help_text: str, flag: str = ""):
+    """A config field: its default, and the help its flag shows (`flags.py`).
+
+    `flag` names the flag (and config.json key) of a field inside a group when it is not the
+    group's prefix + the field's name (see `group`).
+    """
+    return dataclasses.field(default=default, metadata={"help": help_text, **({"flag": flag} if flag else {})})
+
+
+def group(kind, prefix: str):
+    """A config field that holds a nested frozen dataclass `kind` of related switches.
+
+    Its fields stay flat everywhere outside Python: each is the flag (and the config.json key of
+    the section) `prefix + name`, as it was before the group existed, so flagfiles and the
+    config.json of older runs keep their meaning.
+    """
+    return dataclasses.field(default_factory=kind, metadata={"group_prefix": prefix})
+
+
+class FlatField(NamedTuple):
+    """A leaf of a config section: its flag name, where it sits, its field and its default."""
+
+    name: str  # the flag and config.json key
+    path: tuple[str, ...]  # attribute names from the section down to the value
+    field: dataclasses.Field
+    default: Any
+
+
+def flat_fields(kind) -> list[FlatField]:
+    """Every leaf field of the section class `kind`, groups expanded, in declaration order."""
+    leaves = []
+    for field in dataclasses.fields(kind):
+        prefix = field.metadata.get("group_prefix")
+        if prefix is None:
+            leaves.append(FlatField(field.name, (field.name,), field, field.default))
+            continue
+        for inner in flat_fields(field.default_factory):
+            name = inner.field.metadata.get("flag") or prefix + inner.name
+            leaves.append(FlatField(name, (field.name, *inner.path), inner.field, inner.default))
+    return leaves
+
+
+def flatten(section) -> dict[str, Any]:
+    """`flag name -> value` of a section object (the layout of its part of config.json)."""
+    values = {}
+    for leaf in flat_fields(type(section)):
+        value = section
+        for attribute in leaf.path:
+            value = getattr(value, attribute)
+        values[leaf.name] = value
+    return values
+
+
+def unflatten(kind, values: dict[str, Any]):
+    """The section `kind` built from `flag name -> value` (missing names keep their defaults).
+
+    Raises:
+        TypeError: a name that is no flag of `kind` (a programming error, as for a dataclass).
+    """
+    leaves = flat_fields(kind)
+    unknown = set(values) - {leaf.name for leaf in leaves}
+    if unknown:
+        raise TypeError(f"{kind.__name__} has no field with the flag name(s) {sorted(unknown)}")
+    by_group: dict[tuple[str, ...], dict[str, Any]] = {}  # path of a group -> its given fields
+    for leaf in leaves:
+        if leaf.name in values:
+            by_group.setdefault(leaf.path[:-1], {})[leaf.path[-1]] = values[leaf.name]
+    return _assemble(kind, (), by_group)
+
+
+def _assemble(kind, path: tuple[str, ...], by_group: dict[tuple[str, ...], dict[str, Any]]):
+    kwargs = dict(by_group.get(path, {}))
+    for field in dataclasses.fields(kind):
+        if "group_prefix" in field.metadata:
+            kwargs[field.name] = _assemble(field.default_factory, path + (field.name,), by_group)
+    return kind(**kwargs)
+
+
+def replace_flags(section, **values):
+    """`dataclasses.replace` by flag names: `replace_flags(train, colour_swap=1.0, max_steps=5)` sets
+    `train.colour_swap.probability` and `train.max_steps`."""
+    return unflatten(type(section), {**flatten(section), **values})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,9 +210,10 @@ INITIALISATION_FIELDS = ("vocab_size", "damsm_dir", "word_vectors", "image_encod
 
 
 def model_differences(old: ModelConfig, new: ModelConfig, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
-    """(field, old value, new value) of every ModelConfig field not in `ignore` that differs."""
-    return [(field.name, getattr(old, field.name), getattr(new, field.name)) for field in dataclasses.fields(old)
-            if field.name not in ignore and getattr(old, field.name) != getattr(new, field.name)]
+    """(flag name, old value, new value) of every ModelConfig field not in `ignore` that differs."""
+    old_values, new_values = flatten(old), flatten(new)
+    return [(name, value, new_values[name]) for name, value in old_values.items()
+            if name not in ignore and value != new_values[name]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,8 +238,36 @@ class LossWeights:
         'repainted map to A\'s grid: "area" (share of a cell) or "max" (any pixel)')
     swap_localisation_balance: bool = option(False, 'repainted cells weigh as --colour_swap_area_reference scales them')
     pseudo_gt_normalised: bool = option(False, "sum A F / sum A instead of the paper's (1/HW) sum A F")
-    rmt_as_fake: bool = option(False, "count G(I, random memory) among the discriminator's fakes")
     rmt_concentration: float = option(0.0, ">0: Dirichlet draw; 0: the paper's uniform-then-normalised")
+
+
+@dataclasses.dataclass(frozen=True)
+class ColourSwapConfig:
+    """Colour swap, the reconstruction phase's self-supervision (not in the paper).
+
+    With probability `probability` a training image has up to `regions` colour regions repainted
+    (found without masks, `models/recolour.py`) before the generator reconstructs the original
+    from it with the paired caption: rebuilding the image then needs the caption's colours. The
+    flags are `--colour_swap` (the probability) and `--colour_swap_<field>`. The loss on where the
+    TLU map opens, `--swap_localisation`, is a loss weight (LossWeights) that needs this on.
+    """
+
+    probability: float = option(0.0,
+        "Probability that a reconstruction input has up to --colour_swap_regions colour regions repainted "
+        "(0: off; not in the paper)", flag="colour_swap")
+    regions: int = option(2, 'at most this many repainted regions per image')
+    threshold: float = option(0.25, 'colour distance to the seed pixel that joins a region ([-1, 1] units)')
+    centre: float = option(0.6, 'seeds are drawn in the central fraction of each side')
+    weight: float = option(1.0, 'L1 weight of repainted pixels (1: the plain mean)')
+    colours: str = option("random", 'new colours: "random" RGB, or "batch" (another training image\'s)')
+    candidates: int = option(1, 'seeds tried per region; the smallest region (an object part) is repainted')
+    min_area: float = option(0.002, 'a candidate region must cover this much of the image (after erosion)')
+    max_area: float = option(1.0, 'a region covering more of the image than this is not repainted')
+    area_reference: float = option(0.0, "> 0: a smaller region's pixels weigh more, as if it had this area")
+    unmix_edges: bool = option(False, "repaint a region's anti-aliased edge by the share of its colour")
+    shading: str = option("additive", '"additive" (shift colours) or "multiplicative" (albedo x light)')
+    described: str = option("",
+        'a colour-name table: only regions whose colour the caption names are repainted')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,21 +292,7 @@ class TrainConfig:
         'How the two phases interleave: alternate (the paper: both every step), reconstruction_first '
         '(--reconstruction_steps first), reconstruction_only, adversarial_only.')
     reconstruction_steps: int = option(0, 'K for --phase_schedule=reconstruction_first')
-    colour_swap: float = option(0.0,
-        'reconstruction: P(1-2 colour regions of the input are repainted) (not in the paper)')
-    colour_swap_regions: int = option(2, 'at most this many repainted regions per image')
-    colour_swap_threshold: float = option(0.25, 'colour distance to the seed pixel that joins a region ([-1, 1] units)')
-    colour_swap_centre: float = option(0.6, 'seeds are drawn in the central fraction of each side')
-    colour_swap_weight: float = option(1.0, 'L1 weight of repainted pixels (1: the plain mean)')
-    colour_swap_colours: str = option("random", 'new colours: "random" RGB, or "batch" (another training image\'s)')
-    colour_swap_candidates: int = option(1, 'seeds tried per region; the smallest region (an object part) is repainted')
-    colour_swap_min_area: float = option(0.002, 'a candidate region must cover this much of the image (after erosion)')
-    colour_swap_max_area: float = option(1.0, 'a region covering more of the image than this is not repainted')
-    colour_swap_area_reference: float = option(0.0, "> 0: a smaller region's pixels weigh more, as if it had this area")
-    colour_swap_unmix_edges: bool = option(False, "repaint a region's anti-aliased edge by the share of its colour")
-    colour_swap_shading: str = option("additive", '"additive" (shift colours) or "multiplicative" (albedo x light)')
-    colour_swap_described: str = option("",
-        'a colour-name table: only regions whose colour the caption names are repainted')
+    colour_swap: ColourSwapConfig = group(ColourSwapConfig, prefix="colour_swap_")
     checkpoint_every: int = option(500, 'Steps between checkpoints (one is also written at the end and on Ctrl-C).')
     keep_checkpoints: int = option(3, 'Newest checkpoints kept in the model directory.')
     start_over_if_damaged: bool = option(False,
@@ -244,6 +338,10 @@ class ExportConfig:
     keep_failing: bool = option(False, 'Keep a refused export under its usual name (the exit code is still 2).')
 
 
+# The sections of a run, by their name in RunConfig and config.json (also the order of the flags).
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "loss": LossWeights, "train": TrainConfig}
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything a training run needs; saved as `config.json` in the model directory."""
@@ -254,7 +352,9 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """`{section: {flag name: value}}`: groups such as TrainConfig.colour_swap are written flat,
+        by their flag names, so config.json reads the same with or without them."""
+        return {section: flatten(getattr(self, section)) for section in SECTIONS}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
@@ -262,9 +362,7 @@ class RunConfig:
         if not isinstance(values, dict):
             raise ValueError(f"a JSON {type(values).__name__}, expected an object of the sections "
                              "data, model, loss, train")
-        return cls(**{section: _build(kind, values.get(section, {}), section)
-                      for section, kind in (("data", DataConfig), ("model", ModelConfig), ("loss", LossWeights),
-                                            ("train", TrainConfig))})
+        return cls(**{section: _build(kind, values.get(section, {}), section) for section, kind in SECTIONS.items()})
 
     def save(self, path: str) -> None:
         """Writes config.json in one rename: a killed process leaves the old file or the new one."""
@@ -288,14 +386,15 @@ class RunConfig:
 
 
 # Switches of experiments that were removed, with the value that meant "off": a config.json that
-# has one of them on describes a model this code no longer builds (docs/experiments.md says what
-# each did). Other unknown keys are ignored.
+# has one of them on describes a model this code no longer builds (docs/synthbirds_study.md has
+# what the measured ones did). Other unknown keys are ignored.
 REMOVED_FIELDS = {"tlu_exclusive": False, "fine_tlu": False, "fir_full_attention": False,
-                  "memory_only_reconstruction": False, "colour_dropout": 0.0, "tlu_warmup_steps": 0}
+                  "memory_only_reconstruction": False, "colour_dropout": 0.0, "tlu_warmup_steps": 0,
+                  "rmt_as_fake": False}
 
 
 def _build(kind, values: dict[str, Any], section: str):
-    """Builds a dataclass from a dict, ignoring unknown keys and restoring tuples.
+    """Builds a section from its flat part of config.json, ignoring unknown keys and restoring tuples.
 
     Raises:
         ValueError: `values` is not an object, a value is not of its field's type (naming
@@ -303,25 +402,24 @@ def _build(kind, values: dict[str, Any], section: str):
     """
     if not isinstance(values, dict):
         raise ValueError(f"{section} is a JSON {type(values).__name__}, expected an object")
-    defaults = kind()
-    names = {f.name for f in dataclasses.fields(kind)}
+    defaults = flatten(kind())
     kwargs = {}
     for key, value in values.items():
         if key in REMOVED_FIELDS and value != REMOVED_FIELDS[key]:
             raise ValueError(f"{key}={value!r}: this switch was removed (its experiment did not pay); the model was "
                              f"made by an older mimnet_tf")
-        if key not in names:
+        if key not in defaults:
             continue
         if isinstance(value, list):
             value = tuple(value)
-        expected = type(getattr(defaults, key))
+        expected = type(defaults[key])
         fits = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value, fits = float(value), True
         if not fits:
             raise ValueError(f"{section}.{key} is {value!r}, expected a {expected.__name__}")
         kwargs[key] = value
-    return kind(**kwargs)
+    return unflatten(kind, kwargs)
 
 
 def validate(config: RunConfig) -> None:
@@ -344,20 +442,20 @@ def validate(config: RunConfig) -> None:
          f"--fir_keys={config.model.fir_keys!r}: expected 'texture' or 'words'"),
         (not config.model.icm_query_image or config.model.icm_word_attention,
          "--icm_query_image needs --icm_word_attention"),
-        (config.train.colour_swap_colours in COLOUR_SWAP_COLOURS,
-         f"--colour_swap_colours={config.train.colour_swap_colours!r}: expected one of {COLOUR_SWAP_COLOURS}"),
-        (config.train.colour_swap_candidates >= 1,
-         f"--colour_swap_candidates={config.train.colour_swap_candidates}: expected >= 1"),
-        (config.loss.swap_localisation <= 0 or (config.train.colour_swap > 0 and config.model.use_tlu),
+        (config.train.colour_swap.colours in COLOUR_SWAP_COLOURS,
+         f"--colour_swap_colours={config.train.colour_swap.colours!r}: expected one of {COLOUR_SWAP_COLOURS}"),
+        (config.train.colour_swap.candidates >= 1,
+         f"--colour_swap_candidates={config.train.colour_swap.candidates}: expected >= 1"),
+        (config.loss.swap_localisation <= 0 or (config.train.colour_swap.probability > 0 and config.model.use_tlu),
          "--swap_localisation needs --colour_swap > 0 and --use_tlu"),
-        (config.train.colour_swap_described in COLOUR_NAME_TABLES,
-         f"--colour_swap_described={config.train.colour_swap_described!r}: expected one of {COLOUR_NAME_TABLES}"),
-        (config.train.colour_swap_shading in COLOUR_SWAP_SHADINGS,
-         f"--colour_swap_shading={config.train.colour_swap_shading!r}: expected one of {COLOUR_SWAP_SHADINGS}"),
+        (config.train.colour_swap.described in COLOUR_NAME_TABLES,
+         f"--colour_swap_described={config.train.colour_swap.described!r}: expected one of {COLOUR_NAME_TABLES}"),
+        (config.train.colour_swap.shading in COLOUR_SWAP_SHADINGS,
+         f"--colour_swap_shading={config.train.colour_swap.shading!r}: expected one of {COLOUR_SWAP_SHADINGS}"),
         (config.loss.swap_localisation_pool in SWAP_LOCALISATION_POOLS,
          f"--swap_localisation_pool={config.loss.swap_localisation_pool!r}: expected one of {SWAP_LOCALISATION_POOLS}"),
-        (config.train.colour_swap_area_reference >= 0,
-         f"--colour_swap_area_reference={config.train.colour_swap_area_reference}: expected >= 0"),
+        (config.train.colour_swap.area_reference >= 0,
+         f"--colour_swap_area_reference={config.train.colour_swap.area_reference}: expected >= 0"),
         (config.data.batch_size > 0, f"--batch_size={config.data.batch_size}: expected > 0"),
         (config.data.max_words > 0, f"--max_words={config.data.max_words}: expected > 0"),
     ]

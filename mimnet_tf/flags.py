@@ -1,7 +1,9 @@
 """The shared absl flags of the entry points, generated from the config dataclasses.
 
 Every field of DataConfig, ModelConfig, LossWeights and TrainConfig is a flag of the same name,
-with the field's default and, as help, the text the field declares (`config.option`). A
+with the field's default and, as help, the text the field declares (`config.option`); a field
+of a group (`TrainConfig.colour_swap`, a ColourSwapConfig) is the flag its group names
+(`colour_swap.regions` is `--colour_swap_regions`, `config.flat_fields`). A
 name that two sections share (`image_size`, `max_words`, `seed`) is one flag feeding both, so a
 run cannot train a 64 px model on 128 px data by accident.
 
@@ -14,27 +16,19 @@ Entry points call `define_flags()` at import and `config_from_flags(flags.FLAGS)
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Iterable
 
 from absl import flags
 
 from mimnet_tf import config as config_lib
 
-# RunConfig field -> section class, in the order the flags are defined.
-SECTIONS = (
-    ("data", config_lib.DataConfig),
-    ("model", config_lib.ModelConfig),
-    ("loss", config_lib.LossWeights),
-    ("train", config_lib.TrainConfig),
-)
 
-def _scalar_type(field: dataclasses.Field, default):
+def _scalar_type(name: str, default):
     """bool / int / float / str of a field (annotations are strings: `from __future__`)."""
     for kind in (bool, int, float, str):  # bool before int: bool is an int
         if type(default) is kind:
             return kind
-    raise TypeError(f"config field {field.name!r}: unsupported flag type {type(default).__name__}")
+    raise TypeError(f"config field {name!r}: unsupported flag type {type(default).__name__}")
 
 
 def flag_specs() -> dict[str, tuple[type, object, str, tuple[str, ...]]]:
@@ -45,22 +39,20 @@ def flag_specs() -> dict[str, tuple[type, object, str, tuple[str, ...]]]:
             programming error in config.py: one flag cannot hold two defaults).
     """
     specs: dict[str, tuple[type, object, str, tuple[str, ...]]] = {}
-    for section, kind in SECTIONS:
-        defaults = kind()
-        for field in dataclasses.fields(kind):
-            default = getattr(defaults, field.name)
-            kind_of_value = _scalar_type(field, default)
-            help_text = field.metadata["help"]
-            if field.name in specs:
-                known_type, known_default, known_help, readers = specs[field.name]
+    for section, kind in config_lib.SECTIONS.items():
+        for leaf in config_lib.flat_fields(kind):
+            name, default = leaf.name, leaf.default
+            kind_of_value = _scalar_type(name, default)
+            if name in specs:
+                known_type, known_default, known_help, readers = specs[name]
                 if (known_type, known_default) != (kind_of_value, default):
                     raise TypeError(
-                        f"config field {field.name!r} is {known_type.__name__} = {known_default!r} in "
+                        f"config field {name!r} is {known_type.__name__} = {known_default!r} in "
                         f"{readers[0]} but {kind_of_value.__name__} = {default!r} in {section}: a shared "
                         "flag needs one type and one default")
-                specs[field.name] = (known_type, known_default, known_help, readers + (section,))
+                specs[name] = (known_type, known_default, known_help, readers + (section,))
             else:
-                specs[field.name] = (kind_of_value, default, help_text, (section,))
+                specs[name] = (kind_of_value, default, leaf.field.metadata["help"], (section,))
     return specs
 
 
@@ -94,9 +86,9 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib
     Raises:
         ValueError: naming the flag, when the values are inconsistent (`config.validate`).
     """
-    sections = {}
-    for section, kind in SECTIONS:
-        sections[section] = kind(**{f.name: flag_values[f.name].value for f in dataclasses.fields(kind)})
+    sections = {section: config_lib.unflatten(kind, {leaf.name: flag_values[leaf.name].value
+                                                      for leaf in config_lib.flat_fields(kind)})
+                for section, kind in config_lib.SECTIONS.items()}
     run = config_lib.RunConfig(**sections)
     config_lib.validate(run)
     return run
@@ -120,8 +112,9 @@ def config_to_flags(config: config_lib.RunConfig, only_changed: bool = True) -> 
             no flag set can express.
     """
     lines = []
+    flat = config.to_dict()
     for name, (_, default, _, sections) in flag_specs().items():
-        values = {getattr(getattr(config, section), name) for section in sections}
+        values = {flat[section][name] for section in sections}
         if len(values) > 1:
             raise ValueError(f"{name} differs between {', '.join(sections)} ({sorted(map(str, values))}); "
                              "one flag sets them all")

@@ -7,7 +7,7 @@ import os
 import pytest
 from absl import app
 
-from mimnet_tf.config import DataConfig, LossWeights, ModelConfig, RunConfig, TrainConfig
+from mimnet_tf.config import ColourSwapConfig, DataConfig, LossWeights, ModelConfig, RunConfig, TrainConfig
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,7 +26,7 @@ def ablation():
 
 def test_each_ablation_variant_changes_exactly_its_switch(ablation):
     base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(swap_localisation=0.05),
-                     train=TrainConfig(colour_swap=1.0),
+                     train=TrainConfig(colour_swap=ColourSwapConfig(probability=1.0)),
                      model=ModelConfig(damsm_dir="runs/damsm", image_encoder_from_damsm=True))
     recipe = ablation.variant_config(base, "recipe", "runs/ab")
     assert recipe.model == base.model and recipe.loss == base.loss
@@ -54,18 +54,18 @@ def test_a_variant_that_trains_as_the_recipe_is_recognised(ablation):
     """L_pgt only acts on inputs colour swap left alone: with --colour_swap=1 and no L_rmt, the
     "w/o L_pgt and L_rmt" variant trains exactly as the recipe and is not run twice."""
     base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(pseudo_gt=0.1, randomised_memory=0.0),
-                     train=TrainConfig(colour_swap=1.0))
+                     train=TrainConfig(colour_swap=ColourSwapConfig(probability=1.0)))
     recipe = ablation.variant_config(base, "recipe", "runs/ab")
     assert ablation.same_as_recipe(ablation.variant_config(base, "no_pgt_rmt", "runs/ab"), recipe)
     assert not ablation.same_as_recipe(ablation.variant_config(base, "no_tlu", "runs/ab"), recipe)
-    partial = dataclasses.replace(base, train=TrainConfig(colour_swap=0.5))
+    partial = dataclasses.replace(base, train=TrainConfig(colour_swap=ColourSwapConfig(probability=0.5)))
     assert not ablation.same_as_recipe(ablation.variant_config(partial, "no_pgt_rmt", "runs/ab"),
                                        ablation.variant_config(partial, "recipe", "runs/ab"))
 
 
 def test_the_recipe_is_trained_once_for_the_variants_that_train_as_it(ablation):
     base = RunConfig(data=DataConfig(dataset="synthbirds"), loss=LossWeights(pseudo_gt=0.1, randomised_memory=0.0),
-                     train=TrainConfig(colour_swap=1.0))
+                     train=TrainConfig(colour_swap=ColourSwapConfig(probability=1.0)))
     calls = []
 
     def run(variant, name):
@@ -82,7 +82,8 @@ def test_the_recipe_is_trained_once_for_the_variants_that_train_as_it(ablation):
 def test_a_finished_variant_is_reused_only_if_it_trained_as_asked(ablation, tmp_path):
     """A finished variant's directory is reused when its config.json acts as the variant's config
     would (options of a zero-weight loss are inert); any other difference is refused, by name."""
-    base = RunConfig(data=DataConfig(dataset="synthbirds"), train=TrainConfig(colour_swap=1.0),
+    base = RunConfig(data=DataConfig(dataset="synthbirds"),
+                     train=TrainConfig(colour_swap=ColourSwapConfig(probability=1.0)),
                      loss=LossWeights(swap_localisation=0.05, swap_localisation_pool="max"))
     no_swap_loc = ablation.variant_config(base, "no_swap_localisation", str(tmp_path))
     stored = dataclasses.replace(no_swap_loc, loss=dataclasses.replace(no_swap_loc.loss, swap_localisation_pool="area"),

@@ -1,5 +1,5 @@
 """The training entry point and its flags: one flag per config field, flagfiles, clear errors."""
-import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -24,8 +24,7 @@ def parse(*args: str) -> flags.FlagValues:
 
 
 def test_every_config_field_is_one_flag():
-    sections = (config_lib.DataConfig, config_lib.ModelConfig, config_lib.LossWeights, config_lib.TrainConfig)
-    names = [f.name for kind in sections for f in dataclasses.fields(kind)]
+    names = [leaf.name for kind in config_lib.SECTIONS.values() for leaf in config_lib.flat_fields(kind)]
     assert set(mimnet_flags.flag_names()) == set(names)
     shared = {name for name in names if names.count(name) > 1}
     assert shared == {"image_size", "max_words", "seed"}
@@ -49,7 +48,7 @@ def test_flagfile_round_trips_into_the_run_config(tmp_path):
                                    random_crop=False, batch_size=30, max_words=20, seed=7),
         model=config_lib.ModelConfig(image_size=128, max_words=20, memory_size=64, feature_downsample=16,
                                      use_tlu=False, image_skips=True, damsm_dir="runs/damsm"),
-        loss=config_lib.LossWeights(reality=0.5, pseudo_gt=0.0, rmt_as_fake=True, rmt_concentration=0.1),
+        loss=config_lib.LossWeights(reality=0.5, pseudo_gt=0.0, rmt_concentration=0.1),
         train=config_lib.TrainConfig(model_dir="runs/cub", g_learning_rate=1e-3, lr_schedule="cosine",
                                      phase_schedule="reconstruction_first", reconstruction_steps=1000, seed=7,
                                      mixed_precision=True, strategy="mirrored", progress=False),
@@ -144,31 +143,80 @@ def test_entry_point_bad_input_exits_2_with_one_line(tmp_path, prepared, args, m
         assert "python -m mimnet_tf.data.prepare --dataset=cub" in lines[0]
 
 
-def test_a_model_made_with_a_removed_switch_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize("section, name, on", [("model", "fine_tlu", True), ("loss", "rmt_as_fake", True)])
+def test_a_model_made_with_a_removed_switch_is_refused_by_name(tmp_path, section, name, on):
     """config.json of a model trained with a switch that no longer exists (on) is refused naming
     it; the same switch at its "off" value, as every older config.json has it, loads."""
-    import json
-
     values = config_lib.RunConfig().to_dict()
-    values["model"]["fine_tlu"] = False
+    values[section][name] = config_lib.REMOVED_FIELDS[name]
     path = tmp_path / "config.json"
     path.write_text(json.dumps(values))
     assert config_lib.RunConfig.load(str(path)) == config_lib.RunConfig()
-    values["model"]["fine_tlu"] = True
+    values[section][name] = on
     path.write_text(json.dumps(values))
-    with pytest.raises(ValueError, match="fine_tlu=True: this switch was removed"):
+    with pytest.raises(ValueError, match=f"{name}={on!r}: this switch was removed") as error:
         config_lib.RunConfig.load(str(path))
+    assert len(str(error.value).splitlines()) == 1 and str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["synthbirds64", "synthbirds128"])
+def test_shipped_config_json_loads_into_the_groups_and_writes_back_the_same_keys(name):
+    """The shipped models' config.json (flat keys, the removed switches at "off") fills the
+    colour-swap group, and to_dict writes the same flat keys and values back (so a run that saves
+    its config again keeps its file's layout; fields newer than the file are at their defaults)."""
+    path = os.path.join(REPO, "pretrained", name, "config.json")
+    with open(path) as f:
+        stored = json.load(f)
+    config = config_lib.RunConfig.load(path)
+    swap = config.train.colour_swap
+    assert (swap.probability, swap.regions, swap.candidates, swap.colours, swap.described, swap.unmix_edges) == (
+        1.0, 3, 8, "batch", "xkcd", True)
+    assert config.loss.swap_localisation == 0.05
+    written, defaults = config.to_dict(), config_lib.RunConfig().to_dict()
+    assert set(written) == set(stored)
+    for section, values in stored.items():
+        kept = {key: value for key, value in values.items() if key not in config_lib.REMOVED_FIELDS}
+        assert {key: written[section][key] for key in kept} == kept
+        newer = set(written[section]) - set(kept)  # fields added since the model was shipped: defaults
+        assert {key: written[section][key] for key in newer} == {key: defaults[section][key] for key in newer}
+
+
+def test_grouped_flags_keep_their_names():
+    """--colour_swap and --colour_swap_* set ColourSwapConfig's fields; written back as flags, and
+    as config.json keys, they keep those names."""
+    values = parse("--colour_swap=0.5", "--colour_swap_regions=3", "--colour_swap_shading=multiplicative",
+                   "--colour_swap_unmix_edges")
+    config = mimnet_flags.config_from_flags(values)
+    assert config.train.colour_swap == config_lib.ColourSwapConfig(probability=0.5, regions=3,
+                                                                   shading="multiplicative", unmix_edges=True)
+    assert mimnet_flags.config_to_flags(config) == ["--colour_swap=0.5", "--colour_swap_regions=3",
+                                                    "--colour_swap_unmix_edges=true",
+                                                    "--colour_swap_shading=multiplicative"]
+    written = config.to_dict()["train"]
+    assert (written["colour_swap"], written["colour_swap_regions"]) == (0.5, 3) and "probability" not in written
+    assert config_lib.replace_flags(config.train, colour_swap_regions=1).colour_swap.regions == 1
+    with pytest.raises(TypeError, match="colour_swap_region"):
+        config_lib.replace_flags(config.train, colour_swap_region=1)
 
 
 def test_every_config_field_declares_the_help_its_flag_shows():
     """Help comes from the field itself (config.option), never a placeholder: every flag of every
     section says in words what it does."""
-    import dataclasses
-
-    for kind in (config_lib.DataConfig, config_lib.ModelConfig, config_lib.LossWeights, config_lib.TrainConfig,
-                 config_lib.ExportConfig):
-        for field in dataclasses.fields(kind):
-            text = field.metadata.get("help", "")
-            assert len(text.split()) >= 3 and text != f"{kind.__name__}.{field.name}", (kind.__name__, field.name)
+    for kind in (*config_lib.SECTIONS.values(), config_lib.ExportConfig):
+        for leaf in config_lib.flat_fields(kind):
+            text = leaf.field.metadata.get("help", "")
+            assert len(text.split()) >= 3 and not re.fullmatch(r"\w+\.\w+", text), (kind.__name__, leaf.name, text)
     specs = mimnet_flags.flag_specs()
     assert specs["unknown_word_rate"][2].startswith("Training captions:")
+
+
+def test_the_architecture_config_example_prints_what_it_says(capsys, monkeypatch):
+    """docs/architecture.md's config example runs from the repository's root and prints what its
+    `# -> ...` comments say."""
+    from tests.doc_blocks import fenced_block
+
+    block = fenced_block(os.path.join(REPO, "docs", "architecture.md"), "config-example")
+    monkeypatch.chdir(REPO)
+    exec(compile(block, "architecture.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [line.split("# -> ", 1)[1] for line in block.splitlines() if "# -> " in line]

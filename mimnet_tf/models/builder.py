@@ -67,8 +67,8 @@ def build_mimnet(config: RunConfig, vocab: Vocabulary, log=print):
     if config.loss.redescription > 0:
         redescriber = stream_from_dir(config.model.stream_dir, vocab)
     colour_words = None
-    if config.train.colour_swap_described:
-        colour_words = vocabulary_colours(config.train.colour_swap_described, vocab.words)
+    if config.train.colour_swap.described:
+        colour_words = vocabulary_colours(config.train.colour_swap.described, vocab.words)
     model = MIMNet(config.model, config.loss, config.train,
                    damsm=damsm if config.loss.damsm > 0 else None, redescriber=redescriber,
                    colour_words=colour_words, name="mimnet")

@@ -21,6 +21,23 @@ def model_config_of(config) -> ModelConfig:
     return ModelConfig(**{k: v for k, v in dict(config).items() if k in names})
 
 
+# What ICM's and FIR's word attentions attend by, and what ICM's queries with (picked once per model).
+def _words(words, texture):
+    return words
+
+
+def _texture(words, texture):
+    return texture
+
+
+def _coarsest_level(image_levels):
+    return image_levels[-1]
+
+
+def _nothing(image_levels):
+    return None
+
+
 @keras.saving.register_keras_serializable(package="mimnet_tf")
 class MIMNetGenerator(keras.Model):
     """Edits an image so that it matches a description.
@@ -68,6 +85,17 @@ class MIMNetGenerator(keras.Model):
                                       config.num_residual_blocks, config.image_skips,
                                       word_attention=config.icm_word_attention, name="icm")
         self.fir = FineRefinement(self.icm.output_channels, config.feature_downsample, config.image_skips, name="fir")
+        # The path through the generator, chosen once here so that `manipulate` reads straight
+        # through: where the texture features come from, what ICM's and FIR's word attentions
+        # attend by (Eq. 10: texture, or --fir_keys=words), what ICM's word attention queries with.
+        if not config.use_memory:
+            self._texture_path = self._projected_words
+        elif config.texture_word_residual:
+            self._texture_path = self._memory_read_and_projected_words
+        else:
+            self._texture_path = self._memory_read
+        self._attention_keys = _words if config.fir_keys == "words" else _texture
+        self._icm_query_features = _coarsest_level if config.icm_query_image else _nothing
 
     def build(self, input_shape=None):
         """Creates every variable with a dummy batch (Eq. 16's memory read included)."""
@@ -87,14 +115,21 @@ class MIMNetGenerator(keras.Model):
         return self.text_encoder(token_ids, training=training)
 
     def texture(self, words, mask, memory_attention=None):
-        """Word-level texture features (Eq. 2-3), or projected words without memory, or their sum."""
-        read = {"texture": 0.0, "attention": None}
-        if self.config.use_memory:
-            read = self.memory(words, mask, attention=memory_attention)
-            if not self.config.texture_word_residual:
-                return read
-        projected = self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None]
-        return {"texture": read["texture"] + projected, "attention": read["attention"]}
+        """{"texture": word-level texture features (batch, L, c), "attention": the memory attention
+        (batch, L, N) or None}: the memory read (Eq. 2-3), the projected words (no memory), or their
+        sum (--texture_word_residual), as the config chose."""
+        return self._texture_path(words, mask, memory_attention)
+
+    def _memory_read(self, words, mask, memory_attention):
+        return self.memory(words, mask, attention=memory_attention)
+
+    def _projected_words(self, words, mask, memory_attention=None):
+        return {"texture": self.word_projection(words) * ops.cast(mask, words.dtype)[:, :, None], "attention": None}
+
+    def _memory_read_and_projected_words(self, words, mask, memory_attention):
+        read = self._memory_read(words, mask, memory_attention)
+        return {"texture": read["texture"] + self._projected_words(words, mask)["texture"],
+                "attention": read["attention"]}
 
     def manipulate(self, image, words, mask, memory_attention=None):
         """The generator given text features (so a training step encodes each caption once).
@@ -106,11 +141,11 @@ class MIMNetGenerator(keras.Model):
         """
         boundary = self.boundary_encoder(boundary_image(image))[-1]
         texture = self.texture(words, mask, memory_attention)
-        keys = words if self.config.fir_keys == "words" else None
+        keys = self._attention_keys(words, texture["texture"])
         image_levels = self.image_encoder(image)
         localised = self.icm.localise(texture["texture"], mask, boundary, keys=keys,
-                                      query_features=image_levels[-1] if self.config.icm_query_image else None)
-        coarse = self.icm.decode(localised, image_levels)
+                                      query_features=self._icm_query_features(image_levels))  # Eq. 4-6, 9
+        coarse = self.icm.decode(localised, image_levels)  # Eq. 7-8
         fine = self.fir(coarse["upsampled"], texture["texture"], mask, coarse["localisation_map"], image_levels[0],
                         keys=keys)
         return {

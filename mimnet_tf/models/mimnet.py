@@ -59,7 +59,7 @@ class MIMNet(GANModel):
     Args:
         model_config: ModelConfig (vocab_size set).
         loss_weights: LossWeights (Eq. 20-21 and the optional terms).
-        train_config: TrainConfig (seed, colour dropout, memory-only reconstruction).
+        train_config: TrainConfig (the seed of the random draws, colour swap).
         damsm: optional frozen DAMSM model, required when `loss_weights.damsm > 0`.
 
     Call: {"image", "token_ids"} -> the generator's outputs.
@@ -94,7 +94,7 @@ class MIMNet(GANModel):
         if loss_weights.swap_localisation > 0 and not model_config.use_tlu:
             raise ValueError("loss weight swap_localisation > 0 needs the TLU map (--use_tlu)")
         self.phases = (RECONSTRUCTION, ADVERSARIAL)
-        if train_config.colour_swap_described and colour_words is None:
+        if train_config.colour_swap.described and colour_words is None:
             raise ValueError("--colour_swap_described needs the vocabulary's colour words (colour_names.py)")
         # (palette (P, 3), palette row of each token id (V,)) from colour_names.vocabulary_colours
         self.colour_words = colour_words
@@ -172,33 +172,29 @@ class MIMNet(GANModel):
         """The reconstruction input (`image` with colour regions repainted, or itself), which examples
         were repainted (batch,), the L1 pixel weights (None for a plain mean) and the repainted map
         (batch, S, S) (weights >= 0, above 1 with --colour_swap_area_reference)."""
-        t = self.train_config
-        if t.colour_swap <= 0:
+        swap = self.train_config.colour_swap
+        if swap.probability <= 0:
             return image, None, None, None
         draws = self._random(
-            _COLOUR_SWAP_STREAM, (t.colour_swap_regions, recolour.draws_per_region(t.colour_swap_candidates) + 1),
-            local_batch,
+            _COLOUR_SWAP_STREAM, (swap.regions, recolour.draws_per_region(swap.candidates) + 1), local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
-        swapped = ops.cast(draws[:, 0, -1] < t.colour_swap, "float32")
+        swapped = ops.cast(draws[:, 0, -1] < swap.probability, "float32")
         described = None
-        if t.colour_swap_described:
+        if swap.described:
             if self.colour_words is None or token_ids is None:
                 raise ValueError("--colour_swap_described needs the captions' token ids and the vocabulary's colours")
             described = self._described_colours(token_ids)
-        recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], t.colour_swap_threshold,
-                                                          t.colour_swap_centre, colours=t.colour_swap_colours,
-                                                          candidates=t.colour_swap_candidates,
-                                                          min_area=t.colour_swap_min_area,
-                                                          max_area=t.colour_swap_max_area,
-                                                          area_reference=t.colour_swap_area_reference,
-                                                          unmix_edges=t.colour_swap_unmix_edges,
-                                                          shading=t.colour_swap_shading,
+        recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], swap.threshold, swap.centre,
+                                                          colours=swap.colours, candidates=swap.candidates,
+                                                          min_area=swap.min_area, max_area=swap.max_area,
+                                                          area_reference=swap.area_reference,
+                                                          unmix_edges=swap.unmix_edges, shading=swap.shading,
                                                           palette=None if described is None else self.colour_words[0],
                                                           described=described)
         source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
         pixel_weights = None
-        if t.colour_swap_weight != 1.0:
-            pixel_weights = 1.0 + (t.colour_swap_weight - 1.0) * swapped[:, None, None, None] * repainted[..., None]
+        if swap.weight != 1.0:
+            pixel_weights = 1.0 + (swap.weight - 1.0) * swapped[:, None, None, None] * repainted[..., None]
         return ops.stop_gradient(source), swapped, pixel_weights, repainted
 
     # ------------------------------------------------------------------ phases
@@ -247,26 +243,17 @@ class MIMNet(GANModel):
             loss = self._average(total)
             loss_for_grad = self._scaled(self.g_optimizer, loss)
         self._apply(self.g_optimizer, tape, loss_for_grad, variables)
-        metrics = {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
-                   "randomised_memory": self._average(rmt), "swap_localisation": self._average(swap_loc),
-                   "recon_total": loss,
-                   "tlu_mean": self._average(ops.mean(outputs["localisation_map"], axis=(1, 2, 3)))}
-        random_images = None
-        if use_rmt:
-            random_images = {stage: ops.stop_gradient(random_outputs[stage]) for stage in STAGES}
-        return metrics, random_images
+        return {"reconstruction": self._average(rec), "pseudo_gt": self._average(pgt),
+                "randomised_memory": self._average(rmt), "swap_localisation": self._average(swap_loc),
+                "recon_total": loss,
+                "tlu_mean": self._average(ops.mean(outputs["localisation_map"], axis=(1, 2, 3)))}
 
-    def adversarial_phase(self, image, text, mismatched, random_images=None):
-        """Eq. 17 (discriminators), then Eq. 18-19 (+ optional terms) for the generator.
-
-        `random_images` ({stage: image}) are the reconstruction phase's Eq. 16 images; with
-        `rmt_as_fake` they join the discriminator's fakes (drawn here if that phase did not run).
-        """
+    def adversarial_phase(self, image, text, mismatched):
+        """Eq. 17 (discriminators), then Eq. 18-19 (+ optional terms) for the generator."""
         w = self.loss_weights
         batch = ops.shape(image)[0]
         g_variables = self.generator_variables(include_memory=False)  # memory frozen in this phase
         d_variables = self.discriminator_variables()
-        local_batch = image.shape[0]
         with tf.GradientTape() as g_tape:
             words = mismatched["words"]  # the discriminators read these (constants for the generator)
             if "token_ids" in mismatched and self._trains_text_encoder(g_variables):
@@ -276,8 +263,7 @@ class MIMNet(GANModel):
             d_metrics = {}
             if self.uses_discriminators:
                 with g_tape.stop_recording():
-                    d_metrics = self._discriminator_step(stage_images, text, mismatched, image, local_batch,
-                                                         d_variables, random_images)
+                    d_metrics = self._discriminator_step(stage_images, text, mismatched, batch, d_variables)
             g_reality = ops.zeros((batch,))
             g_conformity = ops.zeros((batch,))
             fake_conformity = ops.zeros((batch,))
@@ -306,19 +292,7 @@ class MIMNet(GANModel):
                 "damsm": self._average(damsm), "redescription": self._average(redescription), "g_total": loss,
                 "fake_conformity": self._average(ops.exp(fake_conformity))}
 
-    def _discriminator_step(self, stage_images, text, mismatched, image, local_batch, d_variables, random_images):
-        w = self.loss_weights
-        batch = ops.shape(image)[0]
-        random_fakes = None
-        if w.rmt_as_fake and self.model_config.use_memory:
-            if random_images is None:
-                cfg = self.model_config
-                random_attention = self._random(
-                    _MEMORY_STREAM, (cfg.max_words, cfg.memory_size), local_batch,
-                    lambda s, seed: losses.random_memory_weights(seed, s[0], s[1], s[2], w.rmt_concentration))
-                random_images = self.generator.manipulate(image, text["words"], text["mask"],
-                                                          memory_attention=random_attention)
-            random_fakes = {stage: ops.stop_gradient(random_images[stage]) for stage in STAGES}
+    def _discriminator_step(self, stage_images, text, mismatched, batch, d_variables):
         with tf.GradientTape() as d_tape:
             d_reality = ops.zeros((batch,))
             d_conformity = ops.zeros((batch,))
@@ -333,9 +307,6 @@ class MIMNet(GANModel):
                     "log_conformity"]
                 reality = losses.discriminator_reality_loss(discriminator.reality_logit(real_pooled),
                                                             discriminator.reality_logit(fake_pooled))
-                if random_fakes is not None:
-                    random_pooled = discriminator.image_features(random_fakes[stage])
-                    reality = reality + losses.fake_loss(discriminator.reality_logit(random_pooled))
                 d_reality = d_reality + self._stage_weight(stage) * reality
                 d_conformity = d_conformity + self._stage_weight(stage) * losses.discriminator_conformity_loss(
                     matched, unmatched)  # Eq. 17
@@ -361,15 +332,12 @@ class MIMNet(GANModel):
             self.global_batch_size = image.shape[0]
         text = self.generator.encode_text(data["token_ids"], training=True)
         results = {}
-        random_images = None
         if RECONSTRUCTION in self.phases:
-            metrics, random_images = self.reconstruction_phase(image, text["words"], text["mask"],
-                                                               token_ids=data["token_ids"])
-            results.update(metrics)
+            results.update(self.reconstruction_phase(image, text["words"], text["mask"], token_ids=data["token_ids"]))
         if ADVERSARIAL in self.phases:
             mismatched = dict(self.generator.encode_text(data["mismatched_token_ids"], training=True))
             mismatched["token_ids"] = data["mismatched_token_ids"]
-            results.update(self.adversarial_phase(image, text, mismatched, random_images))
+            results.update(self.adversarial_phase(image, text, mismatched))
         self.step_counter.assign_add(1)
         for name, value in results.items():
             self.trackers[name].update_state(value)

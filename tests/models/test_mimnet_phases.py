@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf import losses, testing, train_lib
+from mimnet_tf import config as config_lib, losses, testing, train_lib
 from mimnet_tf.config import LossWeights
 from mimnet_tf.data import pipeline
 from mimnet_tf.layers.memory_bank import memory_variables
@@ -38,7 +38,7 @@ def make_model(seed: int = 0, model=None, loss=None, train=None) -> MIMNet:
     base = testing.tiny_run_config("", "", image_size=SIZE)
     model_config = dataclasses.replace(base.model, vocab_size=VOCAB_SIZE, max_words=MAX_WORDS, **(model or {}))
     loss_weights = dataclasses.replace(LossWeights(), **(loss or {}))
-    train_config = dataclasses.replace(base.train, g_learning_rate=1e-3, d_learning_rate=1e-3, **(train or {}))
+    train_config = config_lib.replace_flags(base.train, g_learning_rate=1e-3, d_learning_rate=1e-3, **(train or {}))
     keras.utils.set_random_seed(seed)
     net = MIMNet(model_config, loss_weights, train_config, name="mimnet")
     schedules = train_lib.learning_rate_schedules(train_config, 10)
@@ -84,7 +84,7 @@ def switched(net: MIMNet, phases, loss=None, train=None):
     saved = (net.phases, net.loss_weights, net.train_config)
     net.phases = phases
     net.loss_weights = dataclasses.replace(net.loss_weights, **(loss or {}))
-    net.train_config = dataclasses.replace(net.train_config, **(train or {}))
+    net.train_config = config_lib.replace_flags(net.train_config, **(train or {}))
     try:
         yield net
     finally:

@@ -29,11 +29,11 @@ WORKER = os.path.abspath(__file__)
 
 def run_config(prepared_dir: str, model_dir: str, **train):
     """The tiny MIM-Net config of mimnet_tf.testing, quiet, with TrainConfig overrides."""
-    from mimnet_tf import testing
+    from mimnet_tf import config as config_lib, testing
 
     config = testing.tiny_run_config(prepared_dir, model_dir)
     train = {"progress": False, "image_log_every": 0, **train}
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, **train))
+    return dataclasses.replace(config, train=config_lib.replace_flags(config.train, **train))
 
 
 def synthbirds_config(data_dir: str, model_dir: str, **train):
