@@ -7,6 +7,7 @@ or TensorFlow trace.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Callable, NoReturn
 
@@ -56,3 +57,20 @@ def guarded(program: str, body: Callable):
         return body()
     except user_errors() as error:
         fail(program, one_line(error))
+
+
+EXIT_NON_FINITE = 1
+
+
+def guarded_training(program: str, body: Callable):
+    """`guarded`, plus the two ways the training loop stops a run, each as one line on stderr: a
+    NaN/Inf loss (its FloatingPointError; nothing saved) exits 1, and SIGINT/SIGTERM (its
+    KeyboardInterrupt, raised after the reached step was saved) exits 128 + the signal."""
+    try:
+        return guarded(program, body)
+    except FloatingPointError as error:
+        print(f"{program}: error: {one_line(error)}", file=sys.stderr)
+        sys.exit(EXIT_NON_FINITE)
+    except KeyboardInterrupt as interrupt:
+        print(f"{program}: {interrupt or 'interrupted before training started'}", file=sys.stderr)
+        sys.exit(128 + int(getattr(interrupt, "signum", signal.SIGINT)))

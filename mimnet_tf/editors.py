@@ -27,6 +27,7 @@ from mimnet_tf import exported_model
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
 from mimnet_tf.exported_model import LiteRTModel
+from mimnet_tf.models.model_dir import ModelDir
 
 EXPORT_KINDS = "a SavedModel directory (saved_model.pb), a TF Serving base directory of numbered versions, or a .tflite file"
 
@@ -247,17 +248,10 @@ class LiteRTEditor(RunnerEditor):
 
 
 def resolve_checkpoint(checkpoint: str) -> tuple[str, str]:
-    """`--checkpoint` -> (model directory, checkpoint prefix or "" for the latest).
-
-    Accepts a model directory written by training, or one checkpoint inside its checkpoints/
-    folder (`runs/x/checkpoints/ckpt-500`).
-    """
-    if os.path.isdir(checkpoint):
-        return checkpoint, ""
-    if os.path.exists(checkpoint + ".index"):
-        return os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), checkpoint
-    raise FileNotFoundError(f"--checkpoint={checkpoint}: no such model directory (expected a directory written by "
-                            "`python -m mimnet_tf.train`, holding config.json, vocab.txt and checkpoints/)")
+    """`--checkpoint` -> (model directory, checkpoint prefix or "" for the latest): a model directory
+    written by training, or one checkpoint inside its checkpoints/ folder (`ModelDir.of_checkpoint`)."""
+    directory, prefix = ModelDir.of_checkpoint(checkpoint)
+    return directory.path, prefix
 
 
 def resolve_export(path: str) -> str:

@@ -2,11 +2,10 @@
 
 Writes `<damsm_dir>/{config.json, vocab.txt, checkpoints/, damsm_log.jsonl}`; `models.damsm.damsm_from_dir`
 reads it back. Settings follow AttnGAN: Adam lr 2e-3 decayed x0.98 per epoch, RNN gradients
-clipped at 0.25, gammas (4, 5, 10).
+clipped at 0.25, gammas (4, 5, 10). It trains through the one loop (training/pretraining.py).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -14,14 +13,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mimnet_tf import files
 from mimnet_tf.config import RunConfig
 from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.metrics.similarity import r_precision
-from mimnet_tf.models import checkpointing
 from mimnet_tf.models.checkpointing import layer_variables, optimizer_variables
 from mimnet_tf.models.damsm import DAMSM
 from mimnet_tf.models.model_dir import with_vocab
+from mimnet_tf.training import pretraining
+
+LOG_FILENAME = "damsm_log.jsonl"
+SUMMARY_FILENAME = "damsm_summary.json"
 
 
 def build_damsm(config: RunConfig, vocab_size: int) -> DAMSM:
@@ -55,51 +58,42 @@ def evaluate_damsm(damsm: DAMSM, config: RunConfig, max_batches: int = 20, seed:
 
 
 def pretrain_damsm(config: RunConfig, log=print) -> dict:
+    """Pretrains the DAMSM on the prepared data of `config` into `config.model.damsm_dir` (resumable).
+
+    Returns:
+        The summary written to damsm_summary.json: the last logged losses, the test
+        R-precision, steps and seconds.
+
+    Raises:
+        ValueError: no --damsm_dir, or no steps to train.
+        training.hooks.NonFiniteLossError: the loss became NaN/Inf (the last checkpoint is kept).
+        training.loop.TrainingInterrupted: SIGINT/SIGTERM (the step reached was saved first).
+    """
     out_dir = config.model.damsm_dir
     if not out_dir:
         raise ValueError("--damsm_dir is empty: name the directory the pretrained DAMSM is written to")
+    began = time.time()
     vocab = Vocabulary.load(pipeline.vocab_path(config.data))
     config = with_vocab(config, vocab)
     keras.utils.set_random_seed(config.train.seed)
     damsm = build_damsm(config, len(vocab))
     steps_per_epoch = pipeline.steps_per_epoch(config.data)
     total_steps = config.train.damsm_steps or config.train.damsm_epochs * steps_per_epoch
+    if total_steps < 1:
+        raise ValueError(f"--damsm_steps={config.train.damsm_steps}, --damsm_epochs={config.train.damsm_epochs} "
+                         f"({steps_per_epoch} steps per epoch): nothing to train; give --damsm_steps > 0")
     schedule = keras.optimizers.schedules.ExponentialDecay(
         config.train.damsm_learning_rate, steps_per_epoch, config.train.damsm_decay_per_epoch, staircase=True)
     optimizer = keras.optimizers.Adam(schedule, beta_1=0.5, beta_2=0.999)
     damsm.compile(optimizer=optimizer)
     optimizer.build(damsm.trainable_variables)
 
-    checkpoint = damsm_checkpoint(damsm, optimizer)
-    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "DAMSM", log)
-    step_fn = tf.function(damsm.train_step)
-    dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
-    log_path = os.path.join(out_dir, "damsm_log.jsonl")
-    began = time.time()
-    result = {}
-    try:
-        for step, batch in zip(range(start, total_steps), dataset):
-            result = {k: float(v) for k, v in step_fn(batch).items()}
-            if not np.isfinite(result["loss"]):
-                raise FloatingPointError(f"DAMSM loss is {result['loss']} at step {step}: stopping, last checkpoint kept")
-            if (step + 1) % config.train.log_every == 0 or step + 1 == total_steps:
-                for tracker in damsm.metrics:
-                    tracker.reset_state()
-                entry = {"step": step + 1, **result, "elapsed_s": round(time.time() - began, 1)}
-                with open(log_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry) + "\n")
-                log(f"damsm step {step + 1}/{total_steps} loss {result['loss']:.3f} "
-                    f"(word {result['word_loss']:.3f}, sentence {result['sentence_loss']:.3f})")
-            if (step + 1) % config.train.checkpoint_every == 0:
-                manager.save(checkpoint_number=step + 1)
-    except KeyboardInterrupt:
-        manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
-        raise
-    manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+    trained = pretraining.pretrain(
+        damsm, damsm_checkpoint(damsm, optimizer), config, vocab, out_dir, total_steps, LOG_FILENAME,
+        "damsm step {step}/{total} loss {loss:.3f} (word {word_loss:.3f}, sentence {sentence_loss:.3f})", log)
     evaluation = evaluate_damsm(damsm, config)
-    summary = {**result, **evaluation, "steps": total_steps, "seconds": round(time.time() - began, 1)}
-    with open(os.path.join(out_dir, "damsm_summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    summary = {**trained["losses"], **evaluation, "steps": total_steps, "seconds": round(time.time() - began, 1)}
+    files.write_json(os.path.join(out_dir, SUMMARY_FILENAME), summary, indent=2)
     log(f"DAMSM written to {out_dir}: R-precision {evaluation['r_precision']:.3f} "
         f"(1 of {evaluation['r_precision_candidates']})")
     return summary

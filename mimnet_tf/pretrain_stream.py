@@ -4,7 +4,9 @@ Reads the same flags as training (data, model widths, seed, logging) plus the fo
 writes a directory that `--stream_dir` then names for `python -m mimnet_tf.train --model=mirrorgan`
 (or for MIM-Net's `--redescription` loss). With `--damsm_dir`, STREAM's CNN starts from the
 pretrained DAMSM's image encoder. SynthBirds is rendered and prepared on first use. Rerunning the
-same command resumes. Exit code 2: bad flags or missing data (one line on stderr).
+same command resumes exactly from the newest checkpoint; Ctrl-C (or SIGTERM) saves one first.
+Exit codes (every error is one line on stderr): 0 done, 1 a loss became NaN/Inf (nothing saved),
+2 bad flags or missing data, 130/143 interrupted by SIGINT/SIGTERM.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def main(argv: list[str]) -> None:
         ensure_prepared_data(config.data, progress=config.train.progress)
         pretrain_stream(config, options)
 
-    cli.guarded(PROGRAM, body)
+    cli.guarded_training(PROGRAM, body)
 
 
 def run() -> None:

@@ -3,27 +3,27 @@
 Writes `<stream_dir>/{config.json, vocab.txt, checkpoints/, stream_log.jsonl, stream_summary.json}`;
 `models.stream.stream_from_dir` reads it back. The captioner learns the training captions of
 the prepared data (teacher forcing, Adam), and is evaluated on the test split: teacher-forced
-cross-entropy and token accuracy, plus a few greedy captions to read.
+cross-entropy and token accuracy, plus a few greedy captions to read. It trains through the one
+loop (training/pretraining.py).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from mimnet_tf import files
 from mimnet_tf.config import RunConfig
 from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import Vocabulary
-from mimnet_tf.models import checkpointing
 from mimnet_tf.models.damsm import damsm_from_dir
 from mimnet_tf.models.model_dir import with_vocab
 from mimnet_tf.models.stream import STREAM, build_stream, decoder_sequences, stream_checkpoint
+from mimnet_tf.training import pretraining
 
 LOG_FILENAME = "stream_log.jsonl"
 SUMMARY_FILENAME = "stream_summary.json"
@@ -121,10 +121,13 @@ def pretrain_stream(config: RunConfig, options: StreamPretrainConfig = StreamPre
         accuracy, sample captions, steps and seconds.
 
     Raises:
-        ValueError: no --stream_dir, or a non-finite loss.
+        ValueError: no --stream_dir, or bad options.
         FileNotFoundError: no prepared data (the message gives the prepare command).
+        training.hooks.NonFiniteLossError: the loss became NaN/Inf (the last checkpoint is kept).
+        training.loop.TrainingInterrupted: SIGINT/SIGTERM (the step reached was saved first).
     """
     check_options(config, options)
+    began = time.time()
     out_dir = config.model.stream_dir
     vocab = Vocabulary.load(pipeline.vocab_path(config.data))
     config = with_vocab(config, vocab)
@@ -136,38 +139,13 @@ def pretrain_stream(config: RunConfig, options: StreamPretrainConfig = StreamPre
     stream.compile(optimizer=optimizer)
     optimizer.build(stream.trainable_variables)
 
-    checkpoint = stream_checkpoint(stream, optimizer)
-    manager, start = checkpointing.open_pretraining_dir(out_dir, config, vocab, checkpoint, optimizer, "STREAM", log)
-    step_fn = tf.function(stream.train_step)
-    dataset = pipeline.make_dataset(config.data, "train", training=True, start_step=start)
-    log_path = os.path.join(out_dir, LOG_FILENAME)
-    began = time.time()
-    result = {}
-    log_every = max(1, config.train.log_every)
-    try:
-        for step, batch in zip(range(start, options.steps), dataset):
-            result = {k: float(v) for k, v in step_fn({"image": batch["image"], "token_ids": batch["token_ids"]}).items()}
-            if not np.isfinite(result["loss"]):
-                raise ValueError(f"STREAM loss is {result['loss']} at step {step}: stopping, last checkpoint kept")
-            if (step + 1) % log_every == 0 or step + 1 == options.steps:
-                for tracker in stream.metrics:
-                    tracker.reset_state()
-                entry = {"step": step + 1, **result, "elapsed_s": round(time.time() - began, 1)}
-                with open(log_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry) + "\n")
-                log(f"stream step {step + 1}/{options.steps} loss {result['loss']:.3f} "
-                    f"token accuracy {result['token_accuracy']:.3f}")
-            if config.train.checkpoint_every and (step + 1) % config.train.checkpoint_every == 0:
-                manager.save(checkpoint_number=step + 1)
-    except KeyboardInterrupt:
-        manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
-        raise
-    manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+    trained = pretraining.pretrain(
+        stream, stream_checkpoint(stream, optimizer), config, vocab, out_dir, options.steps, LOG_FILENAME,
+        "stream step {step}/{total} loss {loss:.3f} token accuracy {token_accuracy:.3f}", log)
     evaluation = evaluate_stream(stream, config, vocab, options.eval_batches, options.sample_captions)
-    summary = {**result, **evaluation, "steps": options.steps, "seconds": round(time.time() - began, 1),
+    summary = {**trained["losses"], **evaluation, "steps": options.steps, "seconds": round(time.time() - began, 1),
                "encoder_source": encoder_source}
-    with open(os.path.join(out_dir, SUMMARY_FILENAME), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    files.write_json(os.path.join(out_dir, SUMMARY_FILENAME), summary, indent=2)
     log(f"STREAM written to {out_dir}: test loss {evaluation['test_loss']:.3f}, "
         f"token accuracy {evaluation['test_token_accuracy']:.3f}")
     for sample in evaluation["samples"]:

@@ -301,10 +301,10 @@ class Training:
         vocab: the vocabulary of the prepared data.
         chief: whether this task writes files (False on non-chief workers of a cluster).
         steps_per_epoch, total_steps: the run's length.
-        make_dataset: `start_step -> tf.data.Dataset` of global training batches.
-        phases: `step -> phase set`, or None.
-        sample_batch: the fixed batch of logged edits (chief only), or None.
-        step_functions: the compiled steps, reused by every `fit` of this object.
+        trainee: what `training.loop.fit` trains: the model, its checkpoint, `make_dataset`
+            (`start_step -> tf.data.Dataset` of global training batches), `phases` (`step ->
+            phase set`, or None), `sample_batch` (the fixed batch of logged edits, chief only, or
+            None) and the compiled steps, reused by every `fit` of this object.
     """
 
     config: RunConfig
@@ -314,24 +314,33 @@ class Training:
     chief: bool
     steps_per_epoch: int
     total_steps: int
-    make_dataset: Callable
-    phases: Optional[Callable]
-    sample_batch: Optional[dict]
-    step_functions: object
+    trainee: object
     log: Callable[[str], None] = print
 
-    def fit(self, **fit_options) -> dict:
-        """Runs `training.loop.fit` (options override its keywords); returns its summary plus
-        "replicas", "strategy" and "parameters"."""
-        from mimnet_tf.training import loop
+    @property
+    def make_dataset(self) -> Callable:
+        return self.trainee.make_dataset
 
-        options = dict(phases=self.phases, sample_batch=self.sample_batch, step_functions=self.step_functions,
-                       log=self.log)
-        options.update(fit_options)
+    @property
+    def phases(self) -> Optional[Callable]:
+        return self.trainee.phases
+
+    def fit(self, train_config: Optional[TrainConfig] = None, extra_hooks: Sequence = (), **trainee_changes) -> dict:
+        """Runs `training.loop.fit` with the standard hooks; returns its summary plus "replicas",
+        "strategy" and "parameters".
+
+        Args:
+            train_config: another TrainConfig for this call (e.g. a chunk's max_steps).
+            extra_hooks: hooks run after the standard ones (training/hooks.py).
+            **trainee_changes: Trainee fields replaced for this call (make_dataset, sample_batch).
+        """
+        from mimnet_tf.training import hooks, loop
+
+        train_config = train_config or self.config.train
+        trainee = dataclasses.replace(self.trainee, **trainee_changes) if trainee_changes else self.trainee
         try:
-            summary = loop.fit(self.model, options.pop("make_dataset", self.make_dataset),
-                               options.pop("train_config", self.config.train), self.strategy,
-                               self.config.data.batch_size, self.steps_per_epoch, **options)
+            summary = loop.fit(trainee, train_config, [*hooks.standard_hooks(train_config), *extra_hooks],
+                               log=self.log)
         except (loop.CheckpointMismatchError, loop.NoRestorableCheckpointError) as error:
             raise SetupError(str(error)) from None
         except loop.InputDataError as error:
@@ -432,19 +441,19 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
     say(f"{config.model.model}: {replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
         f"{steps_per_epoch} steps per epoch, {total} steps"
         + (", mixed_float16" if config.train.mixed_precision else ""))
+    trainee = loop.gan_trainee(model, make_dataset, global_batch, steps_per_epoch, strategy=strategy,
+                               phases=entry.phases(config.train) if entry.phases else None, sample_batch=sample)
     return Training(config=config, strategy=strategy, model=model, vocab=vocab, chief=chief,
-                    steps_per_epoch=steps_per_epoch, total_steps=total, make_dataset=make_dataset,
-                    phases=entry.phases(config.train) if entry.phases else None, sample_batch=sample,
-                    step_functions=loop.StepFunctions(model, strategy), log=say)
+                    steps_per_epoch=steps_per_epoch, total_steps=total, trainee=trainee, log=say)
 
 
 def train(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
-          **fit_options) -> dict:
+          extra_hooks: Sequence = ()) -> dict:
     """Sets up and trains `config.model.model` as the RunConfig says; returns the loop's summary.
 
     Args:
         config, devices, log: see `setup`.
-        **fit_options: keywords of `training.loop.fit` (e.g. `step_hook`).
+        extra_hooks: hooks run after the standard ones (training/hooks.py), e.g. `hooks.OnStep(f)`.
 
     Returns:
         The summary of `training.loop.fit` plus "replicas", "strategy" and "parameters"
@@ -456,7 +465,7 @@ def train(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         DataError: a corrupt prepared data file (named), found before or during training.
         training.loop.NonFiniteLossError, training.loop.TrainingInterrupted: see `fit`.
     """
-    return setup(config, devices, log).fit(**fit_options)
+    return setup(config, devices, log).fit(extra_hooks=extra_hooks)
 
 
 def train_for_minutes(config: RunConfig, minutes: float, chunk_steps: int = 50,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mimnet_tf.models.checkpoint_files import restore_checked
-from mimnet_tf.models.model_dir import ModelDir
 
 
 class VariableSet(tf.Module):
@@ -84,24 +83,3 @@ def save_generator(generator, directory: str, step: int) -> str:
     """Writes `<directory>/ckpt-<step>` holding only the generator (what `restore_generator` reads)."""
     checkpoint = tf.train.Checkpoint(generator=layer_variables(generator))
     return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1).save(checkpoint_number=step)
-
-
-def open_pretraining_dir(out_dir: str, config, vocab, checkpoint: tf.train.Checkpoint, optimizer, what: str,
-                         log=print):
-    """Writes a pretraining directory's config and vocabulary and resumes its latest checkpoint.
-
-    Used by the DAMSM and STREAM pretraining: a rerun of the same command continues from the
-    last checkpoint with the same step (the optimizer's iterations) and optimizer state.
-
-    Returns:
-        (the CheckpointManager (2 kept), the step to start at).
-    """
-    directory = ModelDir(out_dir)
-    directory.write(config, vocab)
-    manager = tf.train.CheckpointManager(checkpoint, directory.checkpoint_dir, max_to_keep=2)
-    start = 0
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        start = int(optimizer.iterations.numpy())
-        log(f"Resuming {what} pretraining at step {start} from {manager.latest_checkpoint}")
-    return manager, start

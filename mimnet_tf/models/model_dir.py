@@ -73,6 +73,22 @@ class ModelDir:
 
     path: str
 
+    @classmethod
+    def of_checkpoint(cls, checkpoint: str) -> tuple["ModelDir", str]:
+        """A model directory, or one checkpoint prefix in its checkpoints/ folder
+        (`runs/x/checkpoints/ckpt-500`) -> (the ModelDir, that prefix or "" for the newest).
+
+        Raises:
+            FileNotFoundError: neither a directory nor a checkpoint (no `<prefix>.index`).
+        """
+        if os.path.isdir(checkpoint):
+            return cls(checkpoint), ""
+        if os.path.exists(checkpoint + ".index"):
+            return cls(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))), checkpoint
+        raise FileNotFoundError(f"--checkpoint={checkpoint}: no such model directory (expected a directory written "
+                                f"by `python -m mimnet_tf.train`, holding {CONFIG_FILENAME}, {VOCAB_FILENAME} and "
+                                f"{CHECKPOINT_SUBDIR}/, or a {PREFIX}-<step> checkpoint in its {CHECKPOINT_SUBDIR}/)")
+
     @property
     def config_path(self) -> str:
         return os.path.join(self.path, CONFIG_FILENAME)

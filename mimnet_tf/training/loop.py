@@ -1,58 +1,46 @@
-"""A model-agnostic custom training loop: distributed steps, resume, logs, NaN guard, clean stops.
+"""The one training loop: distributed steps, exact resume, clean stops, and hooks for the rest.
 
-The loop drives any Keras model with this contract (MIMNet; MirrorGAN follows it too):
-- `compile(g_optimizer=..., d_optimizer=...)` done by the caller, inside `strategy.scope()`;
-- `train_step(batch) -> {name: scalar}`: per-example losses averaged over the *global* batch
-  (`tf.nn.compute_average_loss(..., global_batch_size=model.global_batch_size)`), so summing
-  the replicas' values gives the global mean; it increments `model.step_counter`;
-- `step_counter` (int64 variable), `global_batch_size` (set here), `checkpoint_layers()`;
-- optionally `phases` (set here before each step from the `phases` schedule) and
-  `sample_images(batch)` (the images logged every `image_log_every` steps; see summaries.py).
+MIM-Net, MirrorGAN, and the DAMSM and STREAM pretraining all train through `fit(trainee, config,
+hooks)`. A `Trainee` is what to train: a Keras model whose `train_step(batch) -> {name: scalar}`
+adds exactly 1 to a step variable, the `tf.train.Checkpoint` that holds everything a resume needs
+(weights, optimizers, that step), and `make_dataset(start_step)`, its global batches as a pure
+function of the step. Two kinds of model fit it:
+- the GANs (`gan_trainee`): `compile(g_optimizer=..., d_optimizer=...)` inside
+  `strategy.scope()`, losses averaged over the *global* batch
+  (`tf.nn.compute_average_loss(..., global_batch_size=model.global_batch_size)`, set here) so
+  the replicas' values sum to the global mean, `step_counter`, `checkpoint_layers()`, optionally
+  `phases` (set before each step from a schedule) and `sample_images(batch)`;
+- Keras-style models (DAMSM, STREAM): `compile(optimizer=...)`, `train_step` returning the
+  running means of `model.metrics` (reset before every step here, so each step reports its
+  own values), the optimizer's `iterations` as the step (what their checkpoints always held).
 Each replica's batch has a static batch dimension (global batch / replicas).
 
-Resume is exact: the checkpoint holds the weights, both optimizers and the step, and the input
-pipeline is a pure function of the step (`make_dataset(start_step)` skips what was consumed).
-It starts from the newest checkpoint that restores, never from step 0 while one does (damaged
-ones are moved aside: see checkpoint_files.py).
-Every replica sees its rows of the same global batch that one device would see, so a step does
-not depend on the device layout.
+The loop itself only steps, resumes and saves at the end or on a signal; the NaN guard, logs,
+progress and periodic checkpoints are hooks (hooks.py). Resume is exact: it restores the newest
+checkpoint that restores, never starts from step 0 while one does (damaged ones are moved aside:
+see checkpoint_files.py), and `make_dataset(start_step)` skips what was consumed. Every replica
+sees its rows of the same global batch that one device would see, so a step does not depend on
+the device layout.
 """
 from __future__ import annotations
 
-import math
+import dataclasses
 import shutil
 import signal
 import tempfile
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
-from tqdm import tqdm
 
 from mimnet_tf.models import checkpoint_files
 from mimnet_tf.models.checkpoint_files import CheckpointMismatchError, NoRestorableCheckpointError  # noqa: F401
 from mimnet_tf.models.checkpointing import training_checkpoint
 from mimnet_tf.models.model_dir import ModelDir
-from mimnet_tf.training import summaries
+from mimnet_tf.training import hooks as hooks_lib
+from mimnet_tf.training.hooks import NonFiniteLossError  # noqa: F401 - raised by hooks.NonFiniteGuard
 from mimnet_tf.training.strategy import is_chief, task_id
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or Inf; training stopped without saving.
-
-    Attributes:
-        step: the step (1-based count of steps run) whose losses were not finite.
-        losses: {name: value} of the non-finite losses.
-        checkpoint: the last checkpoint on disk (untouched), or None.
-    """
-
-    def __init__(self, step: int, losses: dict, checkpoint: Optional[str]):
-        self.step, self.losses, self.checkpoint = step, dict(losses), checkpoint
-        names = ", ".join(f"{name}={value}" for name, value in sorted(losses.items()))
-        kept = f"the last checkpoint {checkpoint} is unchanged" if checkpoint else "no checkpoint was written"
-        super().__init__(f"non-finite loss at step {step}: {names}. Training stopped without saving; {kept}. "
-                         "Lower the learning rates or check the data, then resume.")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -159,11 +147,14 @@ class StepFunctions:
     `model.phases` is read while a function traces, so it is set before every call; the traced
     functions are cached by phase set (a schedule that switches phases traces each set once).
     Never XLA-compiled: the steps use stateless random ops and optimizers across strategies.
+    With `reset_metrics`, `model.metrics` are reset before every step (a `train_step` that
+    returns their running means then returns that step's values).
     """
 
-    def __init__(self, model, strategy: tf.distribute.Strategy):
+    def __init__(self, model, strategy: tf.distribute.Strategy, reset_metrics: bool = False):
         self.model = model
         self.strategy = strategy
+        self.reset_metrics = reset_metrics
         self._functions: dict = {}
 
     def __call__(self, phases, iterator) -> dict:
@@ -185,6 +176,9 @@ class StepFunctions:
                      for name, value in batch.items()}
             return self.model.train_step(batch)
 
+        if self.reset_metrics:
+            for metric in self.model.metrics:
+                metric.reset_state()
         results = self.strategy.run(replica_step, args=(next(iterator),))
         return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for name, value in results.items()}
@@ -248,20 +242,96 @@ class _Window:
         return round(self.count * batch / seconds, 2) if self.count and seconds > 0 else None
 
 
-def _progress_names(results: dict) -> list[str]:
-    """Which losses the progress bar shows: the totals, then reconstruction, at most four."""
-    names = [n for n in results if n.endswith("total")]
-    names += [n for n in results if n == "reconstruction"]
-    return names[:4] or list(results)[:4]
+@dataclasses.dataclass
+class Trainee:
+    """What `fit` trains (see the module docstring for the model's side of the contract).
+
+    Attributes:
+        model: the compiled model (built in `strategy`'s scope).
+        checkpoint: everything a resume restores: weights, optimizers and `step`.
+        step: the int64 variable `train_step` adds 1 to (a GAN's `step_counter`, a Keras-style
+            model's `optimizer.iterations`).
+        make_dataset: `start_step -> tf.data.Dataset` of global batches, deterministic in the step.
+        global_batch_size: examples per step over all replicas.
+        steps_per_epoch: steps in one pass over the training data (for `--epochs`).
+        strategy: where the steps run; None: the default strategy (one device).
+        phases: `step -> phase set` (MIMNet's `--phase_schedule`); None keeps `model.phases`.
+        sample_batch: a small fixed batch whose `model.sample_images` hooks.TrainingLog logs.
+        running_metrics: `train_step` returns the running means of `model.metrics` (Keras' fit
+            contract); they are reset before every step.
+        step_functions: the compiled steps, made on the first `fit` and reused by later ones.
+    """
+
+    model: object
+    checkpoint: tf.train.Checkpoint
+    step: object
+    make_dataset: Callable[[int], tf.data.Dataset]
+    global_batch_size: int
+    steps_per_epoch: int
+    strategy: Optional[tf.distribute.Strategy] = None
+    phases: Optional[Callable[[int], tuple]] = None
+    sample_batch: Optional[dict] = None
+    running_metrics: bool = False
+    step_functions: Optional[StepFunctions] = None
+
+    def compiled_steps(self) -> StepFunctions:
+        if self.step_functions is None:
+            self.step_functions = StepFunctions(self.model, self.strategy or tf.distribute.get_strategy(),
+                                                reset_metrics=self.running_metrics)
+        return self.step_functions
 
 
-def _learning_rates(model) -> dict:
-    rates = {}
-    for name in ("g_optimizer", "d_optimizer"):
-        optimizer = getattr(model, name, None)
-        if optimizer is not None:
-            rates[name.split("_")[0]] = float(f"{float(optimizer.learning_rate):.6g}")
-    return rates
+def gan_trainee(model, make_dataset: Callable[[int], tf.data.Dataset], global_batch_size: int,
+                steps_per_epoch: int, **options) -> Trainee:
+    """The Trainee of a GAN-style model (MIMNet, MirrorGAN): its checkpoint layers, both
+    optimizers and `step_counter`. `options`: the other Trainee fields (strategy, phases, ...)."""
+    checkpoint = training_checkpoint(model, g_optimizer=getattr(model, "g_optimizer", None),
+                                     d_optimizer=getattr(model, "d_optimizer", None))
+    return Trainee(model, checkpoint, model.step_counter, make_dataset, global_batch_size, steps_per_epoch,
+                   **options)
+
+
+class Run:
+    """A run in progress, as the hooks see it (hooks.py).
+
+    Attributes:
+        trainee, config: what trains and how long (TrainConfig).
+        start_step, total_steps: where the run started and where it ends.
+        step: the steps completed so far.
+        chief: whether this task writes the model directory.
+        log: where one-line messages go (a no-op on other tasks).
+    """
+
+    def __init__(self, trainee: Trainee, config, start_step: int, total_steps: int, chief: bool,
+                 log: Callable[[str], None], manager: tf.train.CheckpointManager, restored: bool):
+        self.trainee, self.config, self.chief, self.log = trainee, config, chief, log
+        self.start_step = self.step = start_step
+        self.total_steps = total_steps
+        self.good_step = start_step  # the last step every hook's after_step accepted
+        self.window = _Window(start_step)
+        self._manager = manager
+        self._saved_step = start_step if restored else None
+        self._started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since this `fit` started."""
+        return time.perf_counter() - self._started
+
+    def images_per_second(self) -> Optional[float]:
+        """Over the steps since the last log."""
+        return self.window.images_per_second(self.trainee.global_batch_size)
+
+    def latest_checkpoint(self) -> Optional[str]:
+        """The newest checkpoint in the model directory (None on other tasks of a cluster)."""
+        return self._manager.latest_checkpoint if self.chief else None
+
+    def save(self) -> Optional[str]:
+        """Checkpoints the current step (once: a second call returns the same checkpoint)."""
+        if self._saved_step == self.step:
+            return self.latest_checkpoint()
+        path = self._manager.save(checkpoint_number=self.step)
+        self._saved_step = self.step
+        return path if self.chief else None
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> Optional[str]:
@@ -270,27 +340,17 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str) -> Optional[
     return checkpoint_files.resume(checkpoint, directory, log=lambda _: None, write=False)
 
 
-def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy: tf.distribute.Strategy,
-        global_batch_size: int, steps_per_epoch: int, writer: Optional[summaries.TrainingLog] = None,
-        phases: Optional[Callable[[int], tuple]] = None, sample_batch: Optional[dict] = None,
-        step_hook: Optional[Callable[[int, dict], None]] = None, step_functions: Optional[StepFunctions] = None,
+def fit(trainee: Trainee, config, hooks: Optional[Sequence[hooks_lib.Hook]] = None,
         log: Callable[[str], None] = print) -> dict:
-    """Trains `model` to `total_steps(config, steps_per_epoch)`, resuming from its model directory.
+    """Trains `trainee` to `total_steps(config, trainee.steps_per_epoch)`, resuming from its model directory.
 
     Args:
-        model: a compiled model with the contract of this module's docstring, built (with its
-            optimizers) inside `strategy.scope()`.
-        make_dataset: `start_step -> tf.data.Dataset` of global batches, deterministic in the step.
-        config: TrainConfig (model_dir, max_steps / epochs, checkpoint_every, keep_checkpoints,
-            log_every, image_log_every, progress).
-        strategy: where the steps run (see `strategy.make_strategy`).
-        global_batch_size: examples per step over all replicas.
-        steps_per_epoch: steps in one pass over the training data (for `--epochs`).
-        writer: where logs go; default `summaries.TrainingLog(config.model_dir)` on the chief.
-        phases: `step -> phase set` (e.g. MIMNet's `--phase_schedule`); None keeps `model.phases`.
-        sample_batch: a small fixed batch for `summaries.sample_images` every `image_log_every`.
-        step_hook: called as `step_hook(step, losses)` after every verified step.
-        step_functions: reuse the compiled steps of an earlier `fit` of the same model.
+        trainee: what to train.
+        config: TrainConfig (model_dir, max_steps / epochs, keep_checkpoints, log_every,
+            start_over_if_damaged; the standard hooks also read progress, image_log_every and
+            checkpoint_every).
+        hooks: what runs besides the steps, in order (see hooks.py); default
+            `hooks.standard_hooks(config)`. Without a `hooks.NonFiniteGuard` a NaN trains on.
         log: where one-line messages go.
 
     Returns:
@@ -307,115 +367,86 @@ def fit(model, make_dataset: Callable[[int], tf.data.Dataset], config, strategy:
         NoRestorableCheckpointError: it holds checkpoints, none restores, and not
             `config.start_over_if_damaged` (see checkpoint_files.resume).
     """
-    total = total_steps(config, steps_per_epoch)
+    hooks = list(hooks_lib.standard_hooks(config) if hooks is None else hooks)
+    total = total_steps(config, trainee.steps_per_epoch)
+    strategy = trainee.strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
-    model.global_batch_size = int(global_batch_size)
+    model = trainee.model
+    batch = int(trainee.global_batch_size)
+    model.global_batch_size = batch
     checkpoint_dir = ModelDir(config.model_dir).checkpoint_dir
     say = log if chief else (lambda _: None)
-    checkpoint = training_checkpoint(model, g_optimizer=getattr(model, "g_optimizer", None),
-                                     d_optimizer=getattr(model, "d_optimizer", None))
     # Only the chief tidies the folder; the manager reads the `checkpoint` file resume rewrote.
-    restored = checkpoint_files.resume(checkpoint, checkpoint_dir, start_over=config.start_over_if_damaged,
+    restored = checkpoint_files.resume(trainee.checkpoint, checkpoint_dir, start_over=config.start_over_if_damaged,
                                        log=say, write=chief)
-    start = step = int(model.step_counter.numpy())
+    start = int(trainee.step.numpy())
     # In a cluster every worker saves (TF's rule), but only the chief into the model directory.
     save_dir = checkpoint_dir if chief else tempfile.mkdtemp(prefix=f"mimnet_{task_id(strategy)}_")
-    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=max(1, config.keep_checkpoints))
-    own_writer = writer is None
-    if own_writer:
-        if chief:  # steps after the checkpoint run again and log again: keep one record per step
-            summaries.drop_records_after(config.model_dir, start)
-        writer = summaries.TrainingLog(config.model_dir, enabled=chief)
+    manager = tf.train.CheckpointManager(trainee.checkpoint, save_dir, max_to_keep=max(1, config.keep_checkpoints))
+    run = Run(trainee, config, start, total, chief, say, manager, restored is not None)
     say(f"Resumed from {restored} at step {start}" if restored else f"Starting at step 0 in {config.model_dir}")
     if start >= total:
         say(f"Step {start} >= the run's {total} steps: nothing to train")
-
-    steps = step_functions or StepFunctions(model, strategy)
-    sample_function = tf.function(lambda batch: summaries.sample_images(model, batch)) if sample_batch else None
-    bar = tqdm(total=total, initial=start, disable=not (config.progress and chief), unit="step", dynamic_ncols=True)
-    window = _Window(start)
-    saved_step = start if restored else None
-    started = time.perf_counter()
+    steps = trainee.compiled_steps()
     first_step_done = None
     results: dict = {}
     logged: dict = {}
-
-    def save() -> Optional[str]:
-        nonlocal saved_step
-        if saved_step == step:
-            return manager.latest_checkpoint if chief else None
-        path = manager.save(checkpoint_number=step)
-        saved_step = step
-        return path if chief else None
-
+    begun: list = []
     stop = _StopRequest()
     try:
+        for hook in hooks:
+            begun.append(hook)
+            hook.begin(run)
         with stop:
             iterator = None
             if start < total:
-                iterator = iter(distribute_batches(strategy, make_dataset, start, global_batch_size))
-            while step < total and stop.signum is None:
+                iterator = iter(distribute_batches(strategy, trainee.make_dataset, start, batch))
+            while run.step < total and stop.signum is None:
                 try:
-                    outputs = steps(phases(step) if phases else None, iterator)
+                    outputs = steps(trainee.phases(run.step) if trainee.phases else None, iterator)
                 except tf.errors.OpError as error:
                     if not _is_input_error(error):
                         raise
-                    raise InputDataError(step + 1, _op_reason(error), manager.latest_checkpoint if chief else None) \
-                        from None
+                    raise InputDataError(run.step + 1, _op_reason(error), run.latest_checkpoint()) from None
                 results = {name: float(value) for name, value in outputs.items()}
-                previous, step = step, int(model.step_counter.numpy())
-                if step != previous + 1:
+                previous, run.step = run.step, int(trainee.step.numpy())
+                if run.step != previous + 1:
                     raise RuntimeError(f"{type(model).__name__}.train_step moved step_counter from {previous} to "
-                                       f"{step}; it must add exactly 1 per step (resume depends on it)")
-                bad = {name: value for name, value in results.items() if not math.isfinite(value)}
-                if bad:
-                    writer.scalars(step, results, None, time.perf_counter() - started, {"non_finite": sorted(bad)})
-                    raise NonFiniteLossError(step, bad, manager.latest_checkpoint if chief else None)
+                                       f"{run.step}; it must add exactly 1 per step (resume depends on it)")
                 if first_step_done is None:
                     first_step_done = time.perf_counter()
-                window.add(results)
-                bar.update(1)
-                bar.set_postfix({n: f"{results[n]:.3f}" for n in _progress_names(results)}
-                                | {"img/s": window.images_per_second(global_batch_size)}, refresh=False)
-                if (config.log_every and step % config.log_every == 0) or step == total:
-                    logged = window.means()
-                    writer.scalars(step, logged, window.images_per_second(global_batch_size),
-                                   time.perf_counter() - started,
-                                   {"phases": list(getattr(model, "phases", ()) or ()),
-                                    "learning_rates": _learning_rates(model)})
-                    window.reset(step)
-                if sample_function is not None and chief and config.image_log_every and \
-                        step % config.image_log_every == 0:
-                    writer.images(step, sample_function(sample_batch), sample_batch.get("mismatched_caption"))
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    save()
-                if step_hook is not None:
-                    step_hook(step, results)
+                run.window.add(results)
+                for hook in hooks:
+                    hook.after_step(run, results)
+                run.good_step = run.step
+                if (config.log_every and run.step % config.log_every == 0) or run.step == total:
+                    logged = run.window.means()
+                    rate = run.images_per_second()
+                    for hook in hooks:
+                        hook.after_log(run, logged, rate)
+                    run.window.reset(run.step)
             if stop.signum is not None:
-                path = save()
-                say(f"Stopped by {signal.Signals(stop.signum).name} at step {step}; saved {path}")
-                raise TrainingInterrupted(stop.signum, step, path)
-            path = save() if step > 0 else None
+                path = run.save()
+                say(f"Stopped by {signal.Signals(stop.signum).name} at step {run.step}; saved {path}")
+                raise TrainingInterrupted(stop.signum, run.step, path)
+            path = run.save() if run.step > 0 else None
     except KeyboardInterrupt as interrupt:
         if isinstance(interrupt, TrainingInterrupted):
             raise
-        # A forced stop (second signal) between steps: the state is that of a finished step.
-        verified = results and all(math.isfinite(v) for v in results.values()) and \
-            int(model.step_counter.numpy()) == step
-        path = save() if verified and step > start else None
-        raise TrainingInterrupted(signal.SIGINT, step, path) from None
+        # A forced stop (second signal): save only a step every hook accepted, whose update is whole.
+        verified = run.good_step == run.step == int(trainee.step.numpy())
+        path = run.save() if verified and run.step > start else None
+        raise TrainingInterrupted(signal.SIGINT, run.step, path) from None
     finally:
-        bar.close()
-        writer.flush()
-        if own_writer:
-            writer.close()
+        for hook in reversed(begun):
+            hook.end(run)
         if not chief:
             shutil.rmtree(save_dir, ignore_errors=True)
 
-    elapsed = time.perf_counter() - started
+    step = run.step
     steady = None
     if first_step_done is not None and step - start > 1:
-        steady = round((step - start - 1) * global_batch_size / max(time.perf_counter() - first_step_done, 1e-9), 2)
+        steady = round((step - start - 1) * batch / max(time.perf_counter() - first_step_done, 1e-9), 2)
     return {"start_step": start, "step": step, "total_steps": total, "steps_run": step - start,
-            "losses": logged or window.means(), "last_losses": results, "images_per_second": steady,
-            "elapsed": round(elapsed, 3), "checkpoint": path if chief else None, "model_dir": config.model_dir}
+            "losses": logged or run.window.means(), "last_losses": results, "images_per_second": steady,
+            "elapsed": round(run.elapsed(), 3), "checkpoint": path if chief else None, "model_dir": config.model_dir}

@@ -67,10 +67,10 @@ def training_minutes(log_path: str) -> dict[int, float]:
     return minutes
 
 
-def drop_records_after(model_dir: str, step: int) -> int:
-    """Removes the records of steps after `step` from train_log.jsonl (a resumed run re-runs and
-    re-logs them); the file is replaced in one rename. Returns how many were dropped."""
-    path = ModelDir(model_dir).log_path
+def drop_records_after(path: str, step: int) -> int:
+    """Removes the records of steps after `step` from the JSON-lines log `path` (train_log.jsonl,
+    a pretraining log: a resumed run re-runs and re-logs them); the file is replaced in one
+    rename. Returns how many were dropped."""
     if not os.path.exists(path):
         return 0
     with open(path, encoding="utf-8") as f:

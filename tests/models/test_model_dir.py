@@ -5,8 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mimnet_tf import testing
 from mimnet_tf.data.text import Vocabulary
+from mimnet_tf.editors import resolve_checkpoint
 from mimnet_tf.models.model_dir import ModelDir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,6 +50,17 @@ def test_the_shipped_models_read_through_it():
         prefix = directory.newest_checkpoint()
         assert prefix and os.path.exists(prefix + ".index"), name
         assert directory.run_config().model.vocab_size == len(directory.vocab())
+
+
+def test_a_checkpoint_argument_names_its_model_directory(tmp_path):
+    """What `--checkpoint` of edit / evaluate / benchmark_edits accepts (editors.resolve_checkpoint)."""
+    shipped = os.path.join(REPO, "pretrained", "synthbirds64")
+    assert ModelDir.of_checkpoint(shipped) == (ModelDir(shipped), "")
+    prefix = ModelDir(shipped).newest_checkpoint()
+    assert ModelDir.of_checkpoint(prefix) == (ModelDir(shipped), prefix)
+    assert resolve_checkpoint(prefix) == (shipped, prefix)
+    with pytest.raises(FileNotFoundError, match=r"--checkpoint=.*ckpt-9: no such model directory"):
+        ModelDir.of_checkpoint(str(tmp_path / "run" / "checkpoints" / "ckpt-9"))
 
 
 def test_importing_it_loads_no_tensorflow():

@@ -167,6 +167,7 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, REPO)
     from mimnet_tf import train_lib
     from mimnet_tf.config import RunConfig
+    from mimnet_tf.training import hooks
 
     options = dict(arg[2:].split("=", 1) for arg in argv[2:])
     config = RunConfig.load(argv[1])
@@ -180,7 +181,7 @@ def main(argv: list[str]) -> None:
             time.sleep(sleep)
 
     training = train_lib.setup(config, log=lambda message: print(message, file=sys.stderr))
-    summary = training.fit(step_hook=pause)
+    summary = training.fit(extra_hooks=[hooks.OnStep(pause)])
     if "state_out" in options:
         np.savez(options["state_out"], **model_state(training.model))
     print(json.dumps({"step": summary["step"], "start_step": summary["start_step"], "losses": summary["last_losses"],

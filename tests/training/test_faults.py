@@ -53,8 +53,8 @@ def damage(folder, step: int, kind: str) -> None:
 def run_loop(model, model_dir, **overrides):
     """`loop.fit` of ToyGAN (test_loop's settings: checkpoints every 2 steps, 10 kept), logging every step."""
     logged = []
-    summary = loop.fit(model, toy_dataset, train_config(model_dir, log_every=1, **overrides),
-                       tf.distribute.get_strategy(), BATCH, 100, log=logged.append)
+    summary = loop.fit(loop.gan_trainee(model, toy_dataset, BATCH, 100), train_config(model_dir, log_every=1, **overrides),
+                       log=logged.append)
     return summary, logged
 
 
@@ -264,10 +264,11 @@ def test_a_corrupt_record_mid_run_is_a_data_error_naming_the_shard_and_keeps_the
     prepared = toy_records(str(tmp_path / "prepared"))
     config = harness.run_config(prepared, str(tmp_path / "run"), max_steps=2, checkpoint_every=2,
                                 keep_checkpoints=10)
+    model = toy_model()
     training = train_lib.Training(
-        config=config, strategy=tf.distribute.get_strategy(), model=toy_model(), vocab=None, chief=True,
-        steps_per_epoch=16, total_steps=2, make_dataset=toy_record_batches(prepared), phases=None, sample_batch=None,
-        step_functions=None, log=lambda _: None)
+        config=config, strategy=tf.distribute.get_strategy(), model=model, vocab=None, chief=True,
+        steps_per_epoch=16, total_steps=2, trainee=loop.gan_trainee(model, toy_record_batches(prepared), BATCH, 16),
+        log=lambda _: None)
     training.fit()  # steps 1-2 read the first records
     kept = checkpoint_bytes(config.train.model_dir)
     path = corrupt(os.path.join(prepared, CORRUPTIONS[kind]), kind)

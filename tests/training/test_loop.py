@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from mimnet_tf.config import TrainConfig
-from mimnet_tf.training import loop, summaries
+from mimnet_tf.training import hooks, loop, summaries
 from mimnet_tf.training.strategy import make_strategy
 from tests.training import harness
 
@@ -88,9 +88,9 @@ def train_config(model_dir, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def fit(model, config, **kwargs):
-    return loop.fit(model, toy_dataset, config, tf.distribute.get_strategy(), BATCH, 100, log=lambda _: None,
-                    **kwargs)
+def fit(model, config, extra_hooks=(), **trainee_options):
+    trainee = loop.gan_trainee(model, toy_dataset, BATCH, 100, **trainee_options)
+    return loop.fit(trainee, config, [*hooks.standard_hooks(config), *extra_hooks], log=lambda _: None)
 
 
 def weights(model) -> list:
@@ -125,8 +125,8 @@ def test_trains_to_max_steps_with_checkpoints_and_logs(tmp_path):
 
 
 def test_epochs_decide_the_length_without_max_steps(tmp_path):
-    summary = loop.fit(toy_model(), toy_dataset, train_config(tmp_path, max_steps=0, epochs=2, checkpoint_every=0),
-                       tf.distribute.get_strategy(), BATCH, steps_per_epoch=3, log=lambda _: None)
+    summary = loop.fit(loop.gan_trainee(toy_model(), toy_dataset, BATCH, steps_per_epoch=3),
+                       train_config(tmp_path, max_steps=0, epochs=2, checkpoint_every=0), log=lambda _: None)
     assert summary["step"] == summary["total_steps"] == 6
     assert checkpoint_numbers(tmp_path) == [6]  # saved at the end
     assert loop.total_steps(train_config(tmp_path, max_steps=5, epochs=2), 3) == 5  # max_steps wins
@@ -170,7 +170,7 @@ def test_signal_saves_the_step_then_raises(tmp_path, signum):
 
     model = toy_model()
     with pytest.raises(loop.TrainingInterrupted) as raised:
-        fit(model, train_config(tmp_path, checkpoint_every=0), step_hook=send_signal)
+        fit(model, train_config(tmp_path, checkpoint_every=0), extra_hooks=[hooks.OnStep(send_signal)])
     error = raised.value
     assert isinstance(error, KeyboardInterrupt)  # callers catching Ctrl-C still catch it
     assert (error.signum, error.step) == (signum, 3) and error.checkpoint.endswith("ckpt-3")
