@@ -69,7 +69,10 @@ def test_the_shipped_model_rescores_its_subset_and_matches_its_table(name):
     recorded = _json(name, ship_model_lib.SUBSET_FILENAME)
     again = ship_model_lib.score_subset(_dir(name), recorded["num_cases"], recorded.get("split", "test"))
     for key, value in recorded["scores"].items():
-        assert again[key] == pytest.approx(value, abs=1e-4), key
+        # FID of 40 images in 384 dimensions takes the square root of a near-singular covariance
+        # product: it moves by ~1e-5 relative between runs, the other scores not at all.
+        tolerance = {"rel": 1e-4} if key.startswith("fid") else {"abs": 1e-4}
+        assert again[key] == pytest.approx(value, **tolerance), key
     rows = {row["measure"]: row for row in _json(name, "benchmark.json")["rows"]}
     full = rows["attribute accuracy"]["mim-net"]
     # The subset is the first cases of the table's run: its accuracy is the table's, within sampling noise.
@@ -102,7 +105,10 @@ def test_the_shipped_mirrorgan_rescores_its_subset_and_matches_its_table(mirrorg
     recorded = _json(MIRRORGAN, ship_model_lib.SUBSET_FILENAME)
     again = ship_model_lib.score_subset(mirrorgan_dir, recorded["num_captions"])
     for key, value in recorded["scores"].items():
-        assert again[key] == pytest.approx(value, abs=1e-4), key
+        # FID of 40 images in 384 dimensions takes the square root of a near-singular covariance
+        # product: it moves by ~1e-5 relative between runs, the other scores not at all.
+        tolerance = {"rel": 1e-4} if key.startswith("fid") else {"abs": 1e-4}
+        assert again[key] == pytest.approx(value, **tolerance), key
     rows = {row["measure"]: row for row in _json(MIRRORGAN, "benchmark.json")["rows"]}
     accuracy = next(row for label, row in rows.items() if label.startswith("attribute accuracy (probe"))
     full = accuracy[generation.column_name("template")]
