@@ -1,12 +1,14 @@
 """The hooks of the training loop: what a run does besides stepping (guard, logs, checkpoints).
 
-`loop.fit` calls every hook of its list, in order, at four points of a run:
+`loop.fit` calls every hook of its list, in order, at five points of a run:
 - `begin(run)`: after the checkpoint was restored, before the first step;
 - `after_step(run, losses)`: after every step, with that step's `{name: float}`; a hook that
   raises stops the run there (`NonFiniteGuard` does), and the step counts as good (an
   interrupted run saves it) only once every hook returned;
 - `after_log(run, means, images_per_second)`: every `log_every` steps and at the last step,
   with the means of the losses since the previous log;
+- `end_of_step(run, losses)`: after every step's hooks and log line (the periodic checkpoint is
+  saved here, so a checkpoint never holds a step the log lacks);
 - `end(run)`: always, last, even after an error (close files and bars).
 
 `run` is the loop's `loop.Run`: `step`, `start_step`, `total_steps`, `config`, `trainee`, `chief`,
@@ -63,6 +65,9 @@ class Hook:
     def after_log(self, run, means: dict, images_per_second: Optional[float]) -> None:
         pass
 
+    def end_of_step(self, run, losses: dict) -> None:
+        """After the step's log line: a checkpoint saved here never holds a step the log lacks."""
+
     def end(self, run) -> None:
         pass
 
@@ -82,18 +87,19 @@ class PeriodicCheckpoint(Hook):
     def __init__(self, every: int):
         self.every = int(every)
 
-    def after_step(self, run, losses):
+    def end_of_step(self, run, losses):
         if self.every and run.step % self.every == 0:
             run.save()
 
 
 class OnStep(Hook):
-    """Calls `function(step, losses)` after every good step (tests, pauses, custom stops)."""
+    """Calls `function(step, losses)` after every good step, once it is logged and saved (tests,
+    pauses, custom stops)."""
 
     def __init__(self, function: Callable[[int, dict], None]):
         self.function = function
 
-    def after_step(self, run, losses):
+    def end_of_step(self, run, losses):
         self.function(run.step, losses)
 
 

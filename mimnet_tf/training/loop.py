@@ -425,6 +425,8 @@ def fit(trainee: Trainee, config, hooks: Optional[Sequence[hooks_lib.Hook]] = No
                     for hook in hooks:
                         hook.after_log(run, logged, rate)
                     run.window.reset(run.step)
+                for hook in hooks:
+                    hook.end_of_step(run, results)
             if stop.signum is not None:
                 path = run.save()
                 say(f"Stopped by {signal.Signals(stop.signum).name} at step {run.step}; saved {path}")
