@@ -1,7 +1,6 @@
 """mimnet_tf.Editor (mimnet_tf/editor.py), its presets (presets.py), and the documentation that shows them
 (docs/python_api.md: the quickstart command and the Python example, run as written)."""
 import doctest
-import json
 import os
 import re
 import subprocess
@@ -13,6 +12,7 @@ from PIL import Image
 
 from mimnet_tf import editor as editor_module
 from mimnet_tf import images, presets
+from mimnet_tf.models.model_dir import ModelDir
 from mimnet_tf.data.text import CaptionError
 from mimnet_tf.editor import Editor, as_rgb
 from tests.doc_blocks import REPO, block_after, fenced_block, make_install_is_done, repository_view
@@ -124,7 +124,7 @@ def test_a_preset_is_a_shipped_name_or_a_path_to_any_model(tmp_path, tiny_model_
     assert presets.resolve("synthbirds64") == {"checkpoint": os.path.join(REPO, "pretrained", "synthbirds64")}
     shipped = os.path.join(REPO, "pretrained")
     editors_shipped = {name for name in os.listdir(shipped)  # the MIM-Net models; MirrorGAN draws, it does not edit
-                       if json.load(open(os.path.join(shipped, name, "config.json")))["model"]["model"] == "mimnet"}
+                       if ModelDir(os.path.join(shipped, name)).config().model.model == "mimnet"}
     assert set(presets.PRESETS) == editors_shipped and "synthbirds_mirrorgan" not in presets.PRESETS
     assert presets.resolve(tiny_model_dir) == {"checkpoint": tiny_model_dir}
     (tmp_path / "m.tflite").write_bytes(b"")

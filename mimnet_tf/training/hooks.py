@@ -13,8 +13,8 @@
 
 `run` is the loop's `loop.Run`: `step`, `start_step`, `total_steps`, `config`, `trainee`, `chief`,
 `log`, `elapsed()`, `images_per_second()`, `save()` (a checkpoint of the current step) and
-`latest_checkpoint()`. Order matters: the guard must come before any hook that saves, and a log
-that records bad steps before the guard. `standard_hooks` is the list MIM-Net and MirrorGAN
+`latest_checkpoint()`. Within a point, order matters: a log that records bad steps comes before
+the guard (whose `after_step` stops the run before any `end_of_step` saves). `standard_hooks` is the list MIM-Net and MirrorGAN
 train with; the pretraining commands use `PretrainLog` instead of the bar and `TrainingLog`.
 """
 from __future__ import annotations
