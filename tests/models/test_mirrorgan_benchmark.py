@@ -13,6 +13,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mimnet_tf import benchmark_generation_lib as generation
 from mimnet_tf import ship_model_lib, train_lib
@@ -172,10 +173,15 @@ def test_a_shipped_mirrorgan_carries_its_instruments_and_its_test_table(shipped,
     assert all(os.path.exists(p) or os.path.exists(p + ".index") for p in paths)  # files, checkpoint prefixes
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, names in os.walk(out) for f in names)
     assert size < 20 * 1024 * 1024
-    damsm_files = os.listdir(os.path.join(out, "damsm", "checkpoints"))
-    original = os.path.join(config.model.damsm_dir, "checkpoints")
-    assert sum(os.path.getsize(os.path.join(out, "damsm", "checkpoints", f)) for f in damsm_files) <= sum(
-        os.path.getsize(os.path.join(original, f)) for f in os.listdir(original))
+    # The packed DAMSM holds the run's DAMSM encoder variables, value for value, and no optimizer slots.
+    packed = tf.train.latest_checkpoint(os.path.join(out, "damsm", "checkpoints"))
+    original = tf.train.latest_checkpoint(os.path.join(config.model.damsm_dir, "checkpoints"))
+    packed_names = {name for name, _ in tf.train.list_variables(packed)} - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
+    original_names = {name for name, _ in tf.train.list_variables(original)}
+    assert packed_names and packed_names <= original_names
+    assert not any(name.startswith("optimizer") for name in packed_names)
+    for name in packed_names:
+        np.testing.assert_array_equal(tf.train.load_variable(packed, name), tf.train.load_variable(original, name))
     with open(os.path.join(out, "benchmark.json"), encoding="utf-8") as f:
         table = json.load(f)
     assert table["metadata"]["split"] == "test" and table["metadata"]["damsm_dir"] == os.path.join(out, "damsm")
