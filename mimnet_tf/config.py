@@ -303,7 +303,10 @@ class TrainConfig:
     strategy: str = option("auto",
         'Distribution: auto, default (one device), mirrored (every local GPU) or multiworker '
         '(TF_CONFIG).')
-    mixed_precision: bool = option(False, 'Train in mixed_float16 with loss scaling.')
+    mixed_precision: bool = option(False, 'Train in mixed_float16 with loss scaling (GPUs).')
+    bfloat16: bool = option(False,
+        'Train in mixed_bfloat16: bfloat16 compute, float32 variables, no loss scaling (CPUs with '
+        'AVX512_BF16 or AMX, TPUs, recent GPUs).')
     jit_compile: bool = option(False, 'XLA-compile the training step (only without a distribution strategy).')
     seed: int = option(0, "Seed of the initial weights and the training step's random draws.")
     progress: bool = option(True, 'Show a progress bar on the console.')
@@ -430,6 +433,8 @@ def validate(config: RunConfig) -> None:
         (config.train.phase_schedule in PHASE_SCHEDULES,
          f"--phase_schedule={config.train.phase_schedule!r}: expected one of {PHASE_SCHEDULES}"),
         (config.train.strategy in STRATEGIES, f"--strategy={config.train.strategy!r}: expected one of {STRATEGIES}"),
+        (not (config.train.mixed_precision and config.train.bfloat16),
+         "--mixed_precision and --bfloat16: choose one (float16 with loss scaling, or bfloat16)"),
         (config.train.lr_schedule in LR_SCHEDULES,
          f"--lr_schedule={config.train.lr_schedule!r}: expected one of {LR_SCHEDULES}"),
         (config.data.image_size % 16 == 0 and config.data.image_size >= 32,

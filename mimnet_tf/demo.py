@@ -26,6 +26,7 @@ from absl import app, flags, logging
 
 from mimnet_tf import demo_lib, machine_load
 from mimnet_tf import flags as mimnet_flags
+from mimnet_tf.training.precision import cpu_has_bfloat16
 
 mimnet_flags.define_flags()
 _OUT = flags.DEFINE_string("out", "demo_output", "Where everything the demo makes goes.")
@@ -146,6 +147,10 @@ def main(argv) -> None:
     config = mimnet_flags.config_from_flags(FLAGS)
     config = dataclasses.replace(config, data=dataclasses.replace(
         config.data, data_dir=os.path.join(out, "data", "synthbirds"), prepared_dir=""))
+    if not FLAGS["bfloat16"].present and not config.train.mixed_precision and cpu_has_bfloat16():
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, bfloat16=True))
+        _say("The short run trains in bfloat16: this CPU computes it natively, ~1.5x the images/s of float32 "
+             "(--nobfloat16 for float32)")
     _say(f"SynthBirds data in {config.data.data_dir}")
     train_lib.ensure_prepared_data(config.data, log=_say)
 

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -28,6 +27,7 @@ from mimnet_tf.data.prepare import prepare
 from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME, OutputDirError, write_dataset
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
 from mimnet_tf.training import model_dir_lock
+from mimnet_tf.training.precision import dtype_policy, precision_policy
 
 SAMPLE_IMAGES = 4  # examples in the fixed batch of edits logged to TensorBoard
 SYNTHBIRDS_EDIT_CASES = 200
@@ -220,19 +220,6 @@ def check_model_dir(model_dir: str, config: RunConfig, vocab) -> None:
 
 
 # ----------------------------------------------------------------------------- optimizers
-@contextlib.contextmanager
-def precision_policy(mixed_precision: bool):
-    """Layers built inside use mixed_float16 when asked; the global policy is restored after."""
-    import keras
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else previous)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def learning_rate_schedules(train: TrainConfig, total_steps: int) -> tuple:
     """(generator, discriminator) schedules of `--lr_schedule`; ValueError naming a bad flag."""
     from mimnet_tf.training import schedules
@@ -421,7 +408,7 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
 
     entry = MODEL_BUILDERS[config.model.model]
     keras.utils.set_random_seed(config.train.seed)  # the same initial weights for the same seed
-    with precision_policy(config.train.mixed_precision), strategy.scope():
+    with precision_policy(dtype_policy(config.train)), strategy.scope():
         try:
             model = entry.build(config, vocab, say)
         except (FileNotFoundError, ValueError) as error:  # pretrained parts missing or of another shape
@@ -440,7 +427,7 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         sample = _sample_batch(config.data, make_dataset)
     say(f"{config.model.model}: {replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
         f"{steps_per_epoch} steps per epoch, {total} steps"
-        + (", mixed_float16" if config.train.mixed_precision else ""))
+        + (f", {dtype_policy(config.train)}" if dtype_policy(config.train) else ""))
     trainee = loop.gan_trainee(model, make_dataset, global_batch, steps_per_epoch, strategy=strategy,
                                phases=entry.phases(config.train) if entry.phases else None, sample_batch=sample)
     return Training(config=config, strategy=strategy, model=model, vocab=vocab, chief=chief,
