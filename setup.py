@@ -25,7 +25,7 @@ INSTALL_REQUIRES = [
     "tqdm==4.70.1",
 ]
 
-EXTRAS_REQUIRE = {"dev": ["pytest==9.2.0"]}
+EXTRAS_REQUIRE = {"dev": ["pytest==9.2.0", "pytest-xdist==3.8.0"]}
 
 ENTRY_POINTS = {
     "console_scripts": [
