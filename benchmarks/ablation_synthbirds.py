@@ -107,7 +107,7 @@ def config_differences(stored, wanted) -> list:
 
 
 def run_variant(config, name: str, minutes: float, chunk: int, num_cases: int) -> dict:
-    from mimnet_tf import benchmark_edits_lib, train_lib
+    from mimnet_tf.apps import benchmark_edits_lib, train_lib
 
     model_dir = config.train.model_dir
     done_path = os.path.join(model_dir, "ablation_run.json")

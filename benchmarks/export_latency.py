@@ -96,7 +96,7 @@ def litert_runner(path: str, threads: int, xnnpack: bool = True):
     """(image, token_ids) -> outputs in the LiteRT interpreter, with or without its default XNNPACK."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from mimnet_tf.exported_model import LiteRTModel
+    from mimnet_tf.inference.exported_model import LiteRTModel
 
     if xnnpack:
         return LiteRTModel(path, threads).run

@@ -45,7 +45,7 @@ def pipeline_rate(data_config, batches: int) -> float:
 
 def step_seconds(config, steps: int) -> float:
     """Seconds per training step of `config`'s model, fed from the real pipeline."""
-    from mimnet_tf import train_lib
+    from mimnet_tf.apps import train_lib
 
     with tempfile.TemporaryDirectory() as model_dir:
         run = dataclasses.replace(config, train=dataclasses.replace(
@@ -61,7 +61,7 @@ def step_seconds(config, steps: int) -> float:
 
 def main(argv):
     del argv
-    from mimnet_tf import train_lib
+    from mimnet_tf.apps import train_lib
 
     config = mimnet_flags.config_from_flags(FLAGS)
     train_lib.ensure_prepared_data(config.data, log=print)

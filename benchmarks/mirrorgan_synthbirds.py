@@ -5,7 +5,7 @@
 Needs the pretrained DAMSM (--damsm_dir) and STREAM (--stream_dir) of the flagfile. Trains
 `--model_dir` through the shared training loop (`train_lib.setup(...).fit`) in chunks until
 `--minutes` of training have passed (a rerun resumes), then scores the generator it has just
-trained with the text-to-image benchmark (`mimnet_tf/benchmark_generation_lib.py`, what
+trained with the text-to-image benchmark (`mimnet_tf/apps/benchmark_generation_lib.py`, what
 `python -m mimnet_tf.benchmark_generation` runs on a saved model): one bird per caption of
 `--eval_images` scenes of `--split` (validation by default), in each `--phrasing`:
 - attribute accuracy per part: how often the attribute probe (metrics/attribute_probe.py)
@@ -42,9 +42,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from mimnet_tf import benchmark_generation_lib as generation
-    from mimnet_tf import train_lib
-    from mimnet_tf.evaluate_lib import load_damsm
+    from mimnet_tf.apps import benchmark_generation_lib as generation
+    from mimnet_tf.apps import train_lib
+    from mimnet_tf.apps.evaluate_lib import load_damsm
     from mimnet_tf.metrics.attribute_probe import AttributeProbe
     from mimnet_tf.metrics.statistics import format_table, write_results
 

@@ -43,8 +43,8 @@ def checkpoints(model_dir: str) -> list[tuple[int, str]]:
 
 def score(prefix: str, num_cases: int, phrasings_: list[str], split: str) -> dict[str, float]:
     """{phrasing: attribute accuracy} of the checkpoint `prefix`."""
-    from mimnet_tf import benchmark_edits_lib
-    from mimnet_tf.editors import load_editor
+    from mimnet_tf.apps import benchmark_edits_lib
+    from mimnet_tf.inference.editors import load_editor
 
     editor = load_editor(checkpoint=prefix)
     results = benchmark_edits_lib.compare_editors([editor], num_cases, editor.image_size, split=split,

@@ -49,7 +49,7 @@ def worker(flag_args: list[str]) -> None:
 
     sys.path.insert(0, os.getcwd())  # the variant's own checkout
     from mimnet_tf import flags as mimnet_flags
-    from mimnet_tf import train_lib
+    from mimnet_tf.apps import train_lib
 
     values = absl_flags.FlagValues()
     mimnet_flags.define_flags(values)

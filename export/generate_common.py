@@ -18,7 +18,7 @@ from mimnet_tf.data.text import VOCAB_FILENAME
 from mimnet_tf.export import common, signatures
 from mimnet_tf.export.generate_signature import (
     CONDITION_NOISE, GENERATED_IMAGE, NOISE, TOKEN_IDS, GenerateTensorsModule, run_generator)
-from mimnet_tf.generate_lib import generation_noise
+from mimnet_tf.apps.generate_lib import generation_noise
 from mimnet_tf.images import MODEL_SCALE
 
 INPUTS = (TOKEN_IDS, NOISE, CONDITION_NOISE)

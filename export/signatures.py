@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from mimnet_tf.data import text
 from mimnet_tf.images import to_model_range_tf, to_pixel_range
-from mimnet_tf.exported_model import (  # noqa: F401 - the names every export writes, read as signatures.X
+from mimnet_tf.inference.exported_model import (  # noqa: F401 - the names every export writes, read as signatures.X
     CORRECTED_WORDS, EDIT, EDIT_TENSORS, EDITED_IMAGE, EDITED_IMAGE_BYTES, IMAGE, IMAGE_BYTES, LOCALISATION_MAP,
     LOCALISATION_MAP_BYTES, SERVE_TAG, SERVING_DEFAULT, TEXT, TOKEN_IDS, UNKNOWN_WORDS)
 

@@ -37,7 +37,7 @@ import tensorflow as tf
 from mimnet_tf import files
 from mimnet_tf.config import ExportConfig
 from mimnet_tf.export import cli, common, generate_common, quantization, signatures, verify
-from mimnet_tf.exported_model import IMAGE, TOKEN_IDS, LiteRTModel
+from mimnet_tf.inference.exported_model import IMAGE, TOKEN_IDS, LiteRTModel
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 DEBUG_EXAMPLES = 12  # calibration examples the int8 sensitivity run measures each op on

@@ -32,8 +32,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from mimnet_tf import files
-from mimnet_tf.benchmark_edits_lib import render_cases, score_editor
-from mimnet_tf.editors import GeneratorEditor, RunnerEditor
+from mimnet_tf.apps.benchmark_edits_lib import render_cases, score_editor
+from mimnet_tf.inference.editors import GeneratorEditor, RunnerEditor
 from mimnet_tf.export import common, generate_common
 
 REJECTED_TAG = ".rejected"

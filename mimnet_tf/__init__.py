@@ -4,12 +4,12 @@
     editor = mimnet_tf.Editor.from_preset("synthbirds64")
     result = editor.edit("docs/bird.png", "this bird has green wings and a red crown")
 
-`Editor` and `EditResult` (mimnet_tf/editor.py) are imported on first use, so `import mimnet_tf`
+`Editor` and `EditResult` (mimnet_tf/inference/editor.py) are imported on first use, so `import mimnet_tf`
 stays instant and TensorFlow loads only when a model does.
 """
 import importlib
 
-_LAZY = {"Editor": "mimnet_tf.editor", "EditResult": "mimnet_tf.editor"}
+_LAZY = {"Editor": "mimnet_tf.inference.editor", "EditResult": "mimnet_tf.inference.editor"}
 
 __all__ = sorted(_LAZY)
 

@@ -45,7 +45,7 @@ PROGRAM = "benchmark_edits"
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
-    from mimnet_tf import benchmark_edits_lib
+    from mimnet_tf.apps import benchmark_edits_lib
 
     config = benchmark_edits_lib.BenchmarkConfig(
         checkpoint=_CHECKPOINT.value, model=_MODEL.value, ablation_checkpoint=_ABLATION.value,

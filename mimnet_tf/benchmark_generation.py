@@ -44,7 +44,7 @@ PROGRAM = "benchmark_generation"
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
-    from mimnet_tf import benchmark_generation_lib as lib
+    from mimnet_tf.apps import benchmark_generation_lib as lib
 
     config = lib.BenchmarkConfig(
         checkpoint=_CHECKPOINT.value, damsm_dir=_DAMSM_DIR.value, probe_dir=_PROBE_DIR.value, out=_OUT.value,

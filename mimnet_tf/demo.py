@@ -24,7 +24,8 @@ import time
 
 from absl import app, flags, logging
 
-from mimnet_tf import demo_lib, machine_load
+from mimnet_tf import machine_load
+from mimnet_tf.apps import demo_lib
 from mimnet_tf import flags as mimnet_flags
 from mimnet_tf.training.precision import cpu_has_bfloat16
 
@@ -54,7 +55,7 @@ def _say(message: str) -> None:
 def short_training(config, out: str) -> dict:
     """MIM-Net sized to the time budget (after DAMSM pretraining, if the flagfile starts from a
     DAMSM); returns {"model_dir", "step", "train_seconds", "usage": the CPU share it got}."""
-    from mimnet_tf import pretrain_damsm_lib, train_lib
+    from mimnet_tf.apps import pretrain_damsm_lib, train_lib
 
     budget = _MINUTES.value * 60
     model_dir = os.path.join(out, "runs", "synthbirds_short")
@@ -119,7 +120,7 @@ def sample_edits(model_dir: str, out: str) -> list[str]:
     """Edits a few SynthBirds test images with SAMPLE_EDITS; writes image, edit and map overlay."""
     from mimnet_tf import images
     from mimnet_tf.data.synthbirds.render import render, sample_scene
-    from mimnet_tf.editor import Editor
+    from mimnet_tf.inference.editor import Editor
 
     editor = Editor.from_preset(model_dir)
     folder = os.path.join(out, "edits")
@@ -139,8 +140,8 @@ def main(argv) -> None:
         print(f"demo: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         sys.exit(2)
     logging.set_verbosity(logging.WARNING)
-    from mimnet_tf import benchmark_edits_lib, report_lib, train_lib
-    from mimnet_tf.editors import GeneratorEditor
+    from mimnet_tf.apps import benchmark_edits_lib, report_lib, train_lib
+    from mimnet_tf.inference.editors import GeneratorEditor
 
     out = _OUT.value
     os.makedirs(out, exist_ok=True)

@@ -41,7 +41,7 @@ PROGRAM = "edit"
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
-    from mimnet_tf import edit_lib
+    from mimnet_tf.apps import edit_lib
 
     config = edit_lib.EditConfig(checkpoint=_CHECKPOINT.value, model=_MODEL.value, preset=_PRESET.value,
                                  image=_IMAGE.value,

@@ -58,8 +58,8 @@ def main(argv: list[str]) -> None:
     if not checkpoint and not _EXPORT.value:
         cli.fail(PROGRAM, "--checkpoint is required: a model directory written by `python -m mimnet_tf.train` "
                           "(or --export=PATH for an exported model)")
-    from mimnet_tf import evaluate_lib
-    from mimnet_tf.editors import resolve_checkpoint
+    from mimnet_tf.apps import evaluate_lib
+    from mimnet_tf.inference.editors import resolve_checkpoint
 
     def body():
         model_dir = resolve_checkpoint(checkpoint)[0] if checkpoint else ""

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
     if not _CHECKPOINT.value:
         cli.fail(PROGRAM, "--checkpoint is required: a model directory written by mimnet_tf.train --model=mirrorgan")
-    from mimnet_tf.generate_lib import write_images
+    from mimnet_tf.apps.generate_lib import write_images
 
     paths = cli.guarded(PROGRAM, lambda: write_images(_CHECKPOINT.value, _TEXT.value, _NUM.value, _OUT.value,
                                                       _SEED.value))

@@ -29,7 +29,7 @@ def main(argv: list[str]) -> None:
 
     def body():
         config = mimnet_flags.config_from_flags(FLAGS)
-        from mimnet_tf import pretrain_damsm_lib, train_lib
+        from mimnet_tf.apps import pretrain_damsm_lib, train_lib
 
         train_lib.ensure_prepared_data(config.data)
         return pretrain_damsm_lib.pretrain_damsm(config)

@@ -31,8 +31,8 @@ def main(argv: list[str]) -> None:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
 
     def body():
-        from mimnet_tf.pretrain_stream_lib import StreamPretrainConfig, check_options, pretrain_stream
-        from mimnet_tf.train_lib import ensure_prepared_data
+        from mimnet_tf.apps.pretrain_stream_lib import StreamPretrainConfig, check_options, pretrain_stream
+        from mimnet_tf.apps.train_lib import ensure_prepared_data
 
         config = mimnet_flags.config_from_flags(FLAGS)
         options = StreamPretrainConfig(steps=_STEPS.value, learning_rate=_LEARNING_RATE.value,

@@ -36,7 +36,7 @@ PROGRAM = "report"
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(PROGRAM, f"unexpected arguments {argv[1:]}: every setting is a --flag")
-    from mimnet_tf import report_lib
+    from mimnet_tf.apps import report_lib
 
     config = report_lib.ReportConfig(
         checkpoint=_CHECKPOINT.value, model=_MODEL.value, out=_OUT.value, num_examples=_NUM_EXAMPLES.value,

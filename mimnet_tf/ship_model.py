@@ -20,7 +20,8 @@ import sys
 
 from absl import app, flags
 
-from mimnet_tf import cli, ship_model_lib
+from mimnet_tf import cli
+from mimnet_tf.apps import ship_model_lib
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Model directory written by `python -m mimnet_tf.train`.")
 _OUT = flags.DEFINE_string("out", "", "Directory to write the shipped model into (created; must not hold one).")

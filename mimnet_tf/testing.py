@@ -19,7 +19,7 @@ from mimnet_tf.config import DataConfig, LossWeights, ModelConfig, RunConfig, Tr
 from mimnet_tf.data import records, text
 from mimnet_tf.images import encode_png
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
-from mimnet_tf.train_lib import MODEL_BUILDERS, learning_rate_schedules, make_optimizers
+from mimnet_tf.apps.train_lib import MODEL_BUILDERS, learning_rate_schedules, make_optimizers
 
 # A tiny MirrorGAN for make_model_dir (two stages; no pretrained DAMSM or STREAM to load).
 MIRRORGAN_OVERRIDES = {"model": {"model": "mirrorgan", "mirrorgan_stages": 2, "noise_dim": 8, "condition_dim": 4,

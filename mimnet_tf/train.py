@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
         config = mimnet_flags.config_from_flags(FLAGS)
     except ValueError as error:
         _fail(str(error))
-    from mimnet_tf import train_lib
+    from mimnet_tf.apps import train_lib
 
     try:
         summary = train_lib.train(config)

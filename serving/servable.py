@@ -2,7 +2,7 @@
 
 The server (gRPC and REST) hands `Servable.validate` numpy inputs keyed by signature input
 names; every problem becomes a `ServingError` with a gRPC status code and a message naming the
-input. Content checks follow the export's tensor names (mimnet_tf/exported_model.py): `image_bytes` must
+input. Content checks follow the export's tensor names (mimnet_tf/inference/exported_model.py): `image_bytes` must
 decode as PNG/JPEG/GIF/BMP within the pixel limit, `text` must carry a vocabulary word (the same
 rule and message as `mimnet_tf.data.text.check_caption`), `token_ids` must be valid ids, `image`
 finite. Requests are checked one by one *before* batching, so a bad request never reaches (or
@@ -19,7 +19,8 @@ import grpc
 import numpy as np
 from PIL import Image
 
-from mimnet_tf import exported_model, images
+from mimnet_tf import images
+from mimnet_tf.inference import exported_model
 from mimnet_tf.data import text
 
 # Magic numbers of the formats tf.io.decode_image reads and PIL agrees on.

@@ -20,7 +20,7 @@ from absl import app, flags
 
 from mimnet_tf import files, images
 from mimnet_tf.data.text import Vocabulary
-from mimnet_tf.exported_model import LiteRTModel
+from mimnet_tf.inference.exported_model import LiteRTModel
 
 
 @dataclasses.dataclass

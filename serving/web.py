@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 
 from mimnet_tf import cli
-from mimnet_tf.editor import Editor
+from mimnet_tf.inference.editor import Editor
 from mimnet_tf.serving.web_lib import WebConfig, WebServer
 
 PROGRAM = "web"

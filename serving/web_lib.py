@@ -26,7 +26,7 @@ import threading
 
 from mimnet_tf import images as image_io
 from mimnet_tf.data.text import CaptionError
-from mimnet_tf.editor import Editor, describe_caption
+from mimnet_tf.inference.editor import Editor, describe_caption
 from mimnet_tf.serving.bounded_http import drain_oversized
 
 STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),

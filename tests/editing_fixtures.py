@@ -28,7 +28,7 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_editor(tiny_model_dir):
-    from mimnet_tf.editors import load_editor
+    from mimnet_tf.inference.editors import load_editor
 
     return load_editor(checkpoint=tiny_model_dir)
 
@@ -40,7 +40,7 @@ def tiny_damsm_dir(tmp_path_factory, tiny_model_dir) -> str:
 
     from mimnet_tf.config import RunConfig
     from mimnet_tf.data.text import Vocabulary
-    from mimnet_tf.pretrain_damsm_lib import build_damsm, damsm_checkpoint
+    from mimnet_tf.apps.pretrain_damsm_lib import build_damsm, damsm_checkpoint
 
     out = str(tmp_path_factory.mktemp("tiny_damsm"))
     run = RunConfig.load(os.path.join(tiny_model_dir, "config.json"))

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from mimnet_tf import benchmark_edits_lib as bench
+from mimnet_tf.apps import benchmark_edits_lib as bench
 from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS, PALETTE, dominant_colour
 from tests.editing_fixtures import (  # noqa: F401  (fixtures)
@@ -108,7 +108,7 @@ def test_comparison_rows_lay_editors_side_by_side(rendered):
 
 
 def test_benchmark_of_a_checkpoint_with_ablation_and_damsm(tiny_model_dir, tiny_damsm_dir, tmp_path):
-    from mimnet_tf.evaluate_lib import DamsmScorer
+    from mimnet_tf.apps.evaluate_lib import DamsmScorer
 
     config = bench.BenchmarkConfig(checkpoint=tiny_model_dir, ablation_checkpoint=tiny_model_dir, num_cases=6,
                                    damsm_dir=tiny_damsm_dir, out=str(tmp_path))

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mimnet_tf import edit_lib, images
+from mimnet_tf import images
+from mimnet_tf.apps import edit_lib
 from mimnet_tf.data.text import CaptionError
-from mimnet_tf.editor import Editor
-from mimnet_tf.editors import resolve_export
+from mimnet_tf.inference.editor import Editor
+from mimnet_tf.inference.editors import resolve_export
 from tests.editing_fixtures import (  # noqa: F401  (fixtures)
     assert_one_line_error,
     run_cli,
@@ -196,7 +197,7 @@ def test_cli_edits_and_names_unknown_words(tiny_model_dir, picture, tmp_path):
 def test_exported_models_edit_like_the_checkpoint(tmp_path_factory, tiny_editor, picture, tmp_path):
     """--model runs the same edit on a SavedModel (edit_tensors) and a TFLite file (LiteRT)."""
     from mimnet_tf.export.tflite import export_tflite
-    from mimnet_tf.editors import LiteRTEditor, SavedModelEditor, load_editor
+    from mimnet_tf.inference.editors import LiteRTEditor, SavedModelEditor, load_editor
     from tests.export import artifacts
 
     basetemp = str(tmp_path_factory.getbasetemp())

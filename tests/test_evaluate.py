@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from mimnet_tf import evaluate_lib, images
+from mimnet_tf import images
+from mimnet_tf.apps import evaluate_lib
 from mimnet_tf.config import RunConfig
 from mimnet_tf.metrics import inception, similarity
 from tests.editing_fixtures import (  # noqa: F401  (fixtures)

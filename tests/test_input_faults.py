@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from mimnet_tf import edit_lib, files, images
+from mimnet_tf import files, images
+from mimnet_tf.apps import edit_lib
 from mimnet_tf.config import RunConfig
 from mimnet_tf.export.signatures import decode_rgb_tf
 from tests.editing_fixtures import assert_one_line_error, run_cli, tiny_model_dir  # noqa: F401 (fixture)

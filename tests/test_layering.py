@@ -23,18 +23,14 @@ FLOORS = (
     ("layers", ("mimnet_tf.layers", "mimnet_tf.losses")),
     ("models", ("mimnet_tf.models", "mimnet_tf.metrics")),
     ("training", ("mimnet_tf.training",)),
-    ("inference", ("mimnet_tf.exported_model", "mimnet_tf.editors", "mimnet_tf.editor", "mimnet_tf.presets")),
-    ("apps", ("mimnet_tf.export", "mimnet_tf.serving", "mimnet_tf.train", "mimnet_tf.train_lib",
-              "mimnet_tf.edit", "mimnet_tf.edit_lib", "mimnet_tf.evaluate", "mimnet_tf.evaluate_lib",
-              "mimnet_tf.benchmark_edits", "mimnet_tf.benchmark_edits_lib", "mimnet_tf.benchmark_generation",
-              "mimnet_tf.benchmark_generation_lib", "mimnet_tf.report",
-              "mimnet_tf.report_lib", "mimnet_tf.demo", "mimnet_tf.demo_lib", "mimnet_tf.generate",
-              "mimnet_tf.generate_lib", "mimnet_tf.pretrain_damsm", "mimnet_tf.pretrain_damsm_lib",
-              "mimnet_tf.pretrain_stream", "mimnet_tf.pretrain_stream_lib", "mimnet_tf.ship_model",
-              "mimnet_tf.ship_model_lib", "mimnet_tf.ship_mirrorgan_lib", "mimnet_tf.testing")),
+    ("inference", ("mimnet_tf.inference",)),
+    ("apps", ("mimnet_tf.apps", "mimnet_tf.export", "mimnet_tf.serving", "mimnet_tf.train", "mimnet_tf.edit",
+              "mimnet_tf.evaluate", "mimnet_tf.benchmark_edits", "mimnet_tf.benchmark_generation", "mimnet_tf.report",
+              "mimnet_tf.demo", "mimnet_tf.generate", "mimnet_tf.pretrain_damsm", "mimnet_tf.pretrain_stream",
+              "mimnet_tf.ship_model", "mimnet_tf.testing")),
 )
 # Export and serving stand beside each other on the apps floor: neither imports the other (what
-# both need, the exported model's tensor names and its LiteRT runner, is mimnet_tf.exported_model).
+# both need, the exported model's tensor names and its LiteRT runner, is mimnet_tf.inference.exported_model).
 SIBLINGS = ("mimnet_tf.export", "mimnet_tf.serving")
 # Slow to import, or optional for most commands: the one reason to import inside a function.
 HEAVY = ("tensorflow", "keras", "tensorflow_text", "tensorflow_serving", "tf2onnx", "onnx", "onnxruntime",
@@ -260,13 +256,13 @@ def test_upward_imports_names_the_offender():
 
 def test_nested_imports_without_reason_tells_a_deferred_dependency_from_a_hidden_one():
     statements = {
-        "mimnet_tf.editors": [("numpy", 1, False), ("tensorflow", 40, True), ("mimnet_tf.models.builder", 41, True),
+        "mimnet_tf.inference.editors": [("numpy", 1, False), ("tensorflow", 40, True), ("mimnet_tf.models.builder", 41, True),
                               ("mimnet_tf.images", 42, True)],
         "mimnet_tf.models.builder": [("tensorflow", 3, False), ("tensorflow", 4, True), ("keras", 5, True)],
         "mimnet_tf.images": [("numpy", 1, False), ("PIL", 2, False)],
-        "mimnet_tf.edit": [("mimnet_tf.edit_lib", 30, True)],
-        "mimnet_tf.edit_lib": [("mimnet_tf.images", 3, False)],
+        "mimnet_tf.edit": [("mimnet_tf.apps.edit_lib", 30, True)],
+        "mimnet_tf.apps.edit_lib": [("mimnet_tf.images", 3, False)],
     }
     assert nested_imports_without_reason(statements) == [
-        "mimnet_tf.editors imports mimnet_tf.images inside a function at line 42",
+        "mimnet_tf.inference.editors imports mimnet_tf.images inside a function at line 42",
         "mimnet_tf.models.builder imports tensorflow inside a function at line 4"]

@@ -13,7 +13,7 @@ README = os.path.join(REPO, "README.md")
 
 
 def test_the_quickstart_is_the_one_the_editor_tests_run():
-    """tests/test_editor.py runs docs/python_api.md's quickstart block in a fresh-clone layout and
+    """tests/inference/test_editor.py runs docs/python_api.md's quickstart block in a fresh-clone layout and
     checks its output; the README shows the very same block."""
     assert fenced_block(README, "quickstart") == fenced_block(os.path.join(REPO, "docs", "python_api.md"),
                                                               "quickstart")

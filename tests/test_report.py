@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mimnet_tf import report_lib
+from mimnet_tf.apps import report_lib
 from mimnet_tf.data.synthbirds.edit_cases import edit_cases
 from tests.editing_fixtures import run_cli, tiny_model_dir  # noqa: F401  (fixtures)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf import ship_model_lib
+from mimnet_tf.apps import ship_model_lib
 from tests.editing_fixtures import run_cli, tiny_damsm_dir, tiny_editor, tiny_model_dir  # noqa: F401 (fixtures)
 
 
@@ -23,7 +23,7 @@ def shipped(tiny_model_dir, tmp_path_factory):  # noqa: F811
 
 
 def test_the_shipped_generator_edits_exactly_like_the_trained_one(shipped, tiny_editor):  # noqa: F811
-    from mimnet_tf.editors import load_editor
+    from mimnet_tf.inference.editors import load_editor
 
     out, _ = shipped
     packed = load_editor(checkpoint=out)

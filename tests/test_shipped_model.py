@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mimnet_tf import ship_model_lib
+from mimnet_tf.apps import ship_model_lib
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # shipped directory -> the flagfile that trained it
@@ -89,7 +89,7 @@ def mirrorgan_dir() -> str:
 
 
 def test_the_shipped_mirrorgan_is_complete_under_20_mb_and_draws(mirrorgan_dir, tmp_path):
-    from mimnet_tf.generate_lib import write_images
+    from mimnet_tf.apps.generate_lib import write_images
 
     assert {"config.json", "vocab.txt", "checkpoints", "damsm", "attribute_probe", "benchmark.json", "benchmark.md",
             ship_model_lib.SUBSET_FILENAME, "README.md"} <= set(os.listdir(mirrorgan_dir))
@@ -100,7 +100,7 @@ def test_the_shipped_mirrorgan_is_complete_under_20_mb_and_draws(mirrorgan_dir, 
 
 
 def test_the_shipped_mirrorgan_rescores_its_subset_and_matches_its_table(mirrorgan_dir):
-    from mimnet_tf import benchmark_generation_lib as generation
+    from mimnet_tf.apps import benchmark_generation_lib as generation
 
     recorded = _json(MIRRORGAN, ship_model_lib.SUBSET_FILENAME)
     again = ship_model_lib.score_subset(mirrorgan_dir, recorded["num_captions"])

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from mimnet_tf import files
-from mimnet_tf.editors import resolve_export
+from mimnet_tf.inference.editors import resolve_export
 from mimnet_tf.export import saved_model, signatures, verify
 from mimnet_tf.export.onnx import export_onnx
 from mimnet_tf.export.tflite import export_tflite

@@ -9,7 +9,7 @@ import pytest
 from mimnet_tf.config import ExportConfig
 from mimnet_tf.export import common, generate_common, onnx, saved_model, tflite, verify
 from mimnet_tf.export.generate_signature import GENERATE, GENERATE_TENSORS, GENERATED_IMAGE
-from mimnet_tf.exported_model import LiteRTModel
+from mimnet_tf.inference.exported_model import LiteRTModel
 from mimnet_tf.testing import MIRRORGAN_OVERRIDES, make_model_dir, write_tiny_prepared
 
 pytestmark = pytest.mark.slow

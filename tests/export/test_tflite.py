@@ -8,7 +8,7 @@ from tensorflow.lite.python.schema_py_generated import TensorType
 from tensorflow.lite.tools import flatbuffer_utils
 
 from mimnet_tf.export import common, tflite, tflite_compaction
-from mimnet_tf.exported_model import LiteRTModel
+from mimnet_tf.inference.exported_model import LiteRTModel
 
 pytestmark = pytest.mark.slow
 

@@ -97,7 +97,7 @@ def test_check_config_names_bad_values():
 
 def test_int8_keeps_the_masked_softmax_fill_in_float(tflite_paths):
     """The -1e9 fill at padding words would set an int8 scale of ~4e6 (every word weighted alike)."""
-    from mimnet_tf.exported_model import LiteRTModel
+    from mimnet_tf.inference.exported_model import LiteRTModel
 
     interpreter = LiteRTModel(tflite_paths["int8"]).interpreter
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}

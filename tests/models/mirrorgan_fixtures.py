@@ -20,8 +20,8 @@ from mimnet_tf.data import records
 from mimnet_tf.data.text import Vocabulary
 from mimnet_tf.images import encode_png
 from mimnet_tf.models.model_dir import CHECKPOINT_SUBDIR, CONFIG_FILENAME, with_vocab
-from mimnet_tf.pretrain_damsm_lib import build_damsm, damsm_checkpoint
-from mimnet_tf.pretrain_stream_lib import StreamPretrainConfig, pretrain_stream
+from mimnet_tf.apps.pretrain_damsm_lib import build_damsm, damsm_checkpoint
+from mimnet_tf.apps.pretrain_stream_lib import StreamPretrainConfig, pretrain_stream
 
 MODEL_OVERRIDES = {"model": "mirrorgan", "mirrorgan_stages": 2, "noise_dim": 8, "condition_dim": 4,
                    "stream_embed_dim": 16, "stream_hidden_dim": 32, "num_residual_blocks": 1}

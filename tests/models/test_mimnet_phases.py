@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf import config as config_lib, losses, testing, train_lib
+from mimnet_tf import config as config_lib, losses, testing
+from mimnet_tf.apps import train_lib
 from mimnet_tf.config import LossWeights
 from mimnet_tf.data import pipeline
 from mimnet_tf.layers.memory_bank import memory_variables

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from mimnet_tf.data import pipeline
 from mimnet_tf.data.text import CaptionError
-from mimnet_tf.generate_lib import INDEX_FILENAME, write_images
+from mimnet_tf.apps.generate_lib import INDEX_FILENAME, write_images
 from mimnet_tf.images import decode_image
 from mimnet_tf.models.damsm import damsm_from_dir
 from mimnet_tf.models.model_dir import CHECKPOINT_SUBDIR

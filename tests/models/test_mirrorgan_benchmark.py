@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf import benchmark_generation_lib as generation
-from mimnet_tf import ship_model_lib, train_lib
+from mimnet_tf.apps import benchmark_generation_lib as generation
+from mimnet_tf.apps import ship_model_lib, train_lib
 from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.captions import named_parts
 from mimnet_tf.data.synthbirds.edit_cases import identity_cases
@@ -196,7 +196,7 @@ def test_a_shipped_mirrorgan_carries_its_instruments_and_its_test_table(shipped,
 
 @pytest.mark.slow
 def test_the_shipped_mirrorgan_draws_as_the_run_and_rescores_its_subset(shipped, model_dir, tmp_path):
-    from mimnet_tf.generate_lib import write_images
+    from mimnet_tf.apps.generate_lib import write_images
     from mimnet_tf.images import load_image
 
     out, _ = shipped

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mimnet_tf import train_lib
+from mimnet_tf.apps import train_lib
 from mimnet_tf.models.mirrorgan import build_mirrorgan, load_mirrorgan
 from mimnet_tf.training.summaries import read_train_log
 

@@ -9,7 +9,7 @@ import pytest
 
 from mimnet_tf import testing
 from mimnet_tf.data.text import Vocabulary
-from mimnet_tf.editors import resolve_checkpoint
+from mimnet_tf.inference.editors import resolve_checkpoint
 from mimnet_tf.models.model_dir import ModelDir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mimnet_tf import images
-from mimnet_tf.editor import Editor
+from mimnet_tf.inference.editor import Editor
 from mimnet_tf.serving.web_lib import CONTENT_SECURITY_POLICY, WebConfig, WebServer
 from tests.editing_fixtures import assert_one_line_error, run_cli
 from tests.webdriver import Browser, find_browser

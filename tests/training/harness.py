@@ -165,7 +165,7 @@ def main(argv: list[str]) -> None:
     import time
 
     sys.path.insert(0, REPO)
-    from mimnet_tf import train_lib
+    from mimnet_tf.apps import train_lib
     from mimnet_tf.config import RunConfig
     from mimnet_tf.training import hooks
 

@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from mimnet_tf import flags as mimnet_flags
-from mimnet_tf import train_lib
+from mimnet_tf.apps import train_lib
 from mimnet_tf.models import checkpoint_files
 from mimnet_tf.models.model_dir import ModelDir
 from mimnet_tf.training import loop, model_dir_lock, summaries

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from mimnet_tf import train_lib
+from mimnet_tf.apps import train_lib
 from tests.training import harness
 
 

@@ -18,8 +18,8 @@ from mimnet_tf import flags as mimnet_flags
 from mimnet_tf import testing
 from mimnet_tf.models.damsm import damsm_from_dir
 from mimnet_tf.models.stream import stream_from_dir
-from mimnet_tf.pretrain_damsm_lib import pretrain_damsm
-from mimnet_tf.pretrain_stream_lib import StreamPretrainConfig, pretrain_stream
+from mimnet_tf.apps.pretrain_damsm_lib import pretrain_damsm
+from mimnet_tf.apps.pretrain_stream_lib import StreamPretrainConfig, pretrain_stream
 from tests.models.mirrorgan_fixtures import MODEL_OVERRIDES, write_colour_prepared
 from tests.training import harness
 

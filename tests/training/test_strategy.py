@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf import train_lib
+from mimnet_tf.apps import train_lib
 from mimnet_tf.training.strategy import StrategyError, is_chief, make_strategy, task_id
 from tests.training import harness
 

@@ -28,12 +28,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mimnet_tf import benchmark_edits_lib as bench
+from mimnet_tf.apps import benchmark_edits_lib as bench
 from mimnet_tf import images as image_io
 from mimnet_tf.data.synthbirds.edit_cases import edit_cases
 from mimnet_tf.data.synthbirds.render import render
-from mimnet_tf.editors import load_editor
-from mimnet_tf.evaluate_lib import draw_captions, read_test_captions
+from mimnet_tf.inference.editors import load_editor
+from mimnet_tf.apps.evaluate_lib import draw_captions, read_test_captions
 from mimnet_tf.models.model_dir import ModelDir
 
 COLUMNS = ("source", "target text", "coarse", "fine", "TLU map", "ground truth")

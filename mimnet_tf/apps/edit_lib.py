@@ -27,7 +27,7 @@ from tqdm import tqdm
 from mimnet_tf import files
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
-from mimnet_tf.editor import Editor, describe_caption
+from mimnet_tf.inference.editor import Editor, describe_caption
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 INDEX_FILENAME = "edits.csv"

@@ -1,4 +1,4 @@
-"""mimnet_tf.Editor (mimnet_tf/editor.py), its presets (presets.py), and the documentation that shows them
+"""mimnet_tf.Editor (mimnet_tf/inference/editor.py), its presets (presets.py), and the documentation that shows them
 (docs/python_api.md: the quickstart command and the Python example, run as written)."""
 import doctest
 import os
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mimnet_tf import editor as editor_module
-from mimnet_tf import images, presets
+from mimnet_tf.inference import editor as editor_module
+from mimnet_tf import images
+from mimnet_tf.inference import presets
 from mimnet_tf.models.model_dir import ModelDir
 from mimnet_tf.data.text import CaptionError
-from mimnet_tf.editor import Editor, as_rgb
+from mimnet_tf.inference.editor import Editor, as_rgb
 from tests.doc_blocks import REPO, block_after, fenced_block, make_install_is_done, repository_view
 from tests.editing_fixtures import tiny_editor, tiny_model_dir  # noqa: F401  (fixtures)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from mimnet_tf import editors
+from mimnet_tf.inference import editors
 
 # name -> what it is. Each lives in <repository>/pretrained/<name> (a model directory).
 PRESETS = {
@@ -25,7 +25,7 @@ PRESETS = {
     "synthbirds128": ("MIM-Net on SynthBirds at 128 px, fine-tuned from synthbirds64 (0.890 template, 0.766 held-out "
                       "phrasings)"),
 }
-PRETRAINED_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "pretrained"))
+PRETRAINED_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "pretrained"))
 PATH_KINDS = f"a model directory written by training, a checkpoint in it, or {editors.EXPORT_KINDS}"
 
 

@@ -1,8 +1,8 @@
-"""The closing summary of `make demo` (mimnet_tf/demo_lib.py)."""
+"""The closing summary of `make demo` (mimnet_tf/apps/demo_lib.py)."""
 import os
 import re
 
-from mimnet_tf import demo_lib
+from mimnet_tf.apps import demo_lib
 from mimnet_tf.machine_load import CpuShare
 from tests.doc_blocks import REPO, fenced_block
 

@@ -35,8 +35,8 @@ from mimnet_tf.data.synthbirds.edit_cases import CASE_SPLITS, EditCase, identity
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
 from mimnet_tf.data.synthbirds.render import render, sample_scene
 from mimnet_tf.data.text import split_words
-from mimnet_tf.evaluate_lib import load_damsm
-from mimnet_tf.generate_lib import generate_images
+from mimnet_tf.apps.evaluate_lib import load_damsm
+from mimnet_tf.apps.generate_lib import generate_images
 from mimnet_tf.images import pixels_to_unit_range
 from mimnet_tf.metrics import attribute_probe
 from mimnet_tf.metrics.attribute_probe import CHANCE, AttributeProbe

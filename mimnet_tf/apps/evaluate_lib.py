@@ -28,7 +28,7 @@ from tqdm import tqdm
 from mimnet_tf import images as image_io
 from mimnet_tf.config import DataConfig
 from mimnet_tf.data import records
-from mimnet_tf.editors import load_editor
+from mimnet_tf.inference.editors import load_editor
 from mimnet_tf.metrics import similarity, statistics
 from mimnet_tf.models.model_dir import ModelDir
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from mimnet_tf.generate_lib import generation_noise, slug
+from mimnet_tf.apps.generate_lib import generation_noise, slug
 
 
 def test_slug_keeps_the_first_words_file_name_safe():

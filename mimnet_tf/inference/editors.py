@@ -23,10 +23,10 @@ from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-from mimnet_tf import exported_model
+from mimnet_tf.inference import exported_model
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
-from mimnet_tf.exported_model import LiteRTModel
+from mimnet_tf.inference.exported_model import LiteRTModel
 from mimnet_tf.models.model_dir import ModelDir
 
 EXPORT_KINDS = "a SavedModel directory (saved_model.pb), a TF Serving base directory of numbered versions, or a .tflite file"

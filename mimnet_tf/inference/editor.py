@@ -10,7 +10,7 @@
     result.unknown_words     # words of the sentence the model does not know, e.g. ("make",)
     result.save("edited.png", map_path="edited_map.png")
 
-The model backends (a checkpoint, a SavedModel, a TFLite file) are `mimnet_tf.editors`; this
+The model backends (a checkpoint, a SavedModel, a TFLite file) are `mimnet_tf.inference.editors`; this
 class gives them one front: inputs of any kind, results at the input's size, the caption's
 report.
 """
@@ -23,7 +23,7 @@ from typing import Sequence, Union
 import numpy as np
 from PIL import Image
 
-from mimnet_tf import editors, presets
+from mimnet_tf.inference import editors, presets
 from mimnet_tf import images as image_io
 from mimnet_tf.data import text
 
@@ -114,7 +114,7 @@ class Editor:
     squashed) and the edit is resized back, so a result always has its input's size.
 
     Args:
-        backend: a model editor of `mimnet_tf.editors` (`load_editor(...)`), e.g. a GeneratorEditor.
+        backend: a model editor of `mimnet_tf.inference.editors` (`load_editor(...)`), e.g. a GeneratorEditor.
 
     Example:
         >>> editor = Editor.from_preset("synthbirds64")

@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from mimnet_tf import train_lib
+from mimnet_tf.apps import train_lib
 from mimnet_tf.config import RunConfig, TrainConfig
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf import train_lib
+from mimnet_tf.apps import train_lib
 from mimnet_tf.config import RunConfig
 from mimnet_tf.data import pipeline, text
 from mimnet_tf.models.builder import load_generator
@@ -184,7 +184,7 @@ def test_synthbirds_of_an_older_format_is_rendered_again_not_trained_on(tmp_path
     silently; it is rendered again, and what is not the renderer's own stays."""
     import json
 
-    from mimnet_tf import train_lib
+    from mimnet_tf.apps import train_lib
     from mimnet_tf.config import DataConfig
     from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME
 

@@ -5,8 +5,9 @@ import os
 import shutil
 from typing import Callable
 
-from mimnet_tf import benchmark_edits_lib, files, ship_mirrorgan_lib
-from mimnet_tf.editors import load_editor
+from mimnet_tf import files
+from mimnet_tf.apps import benchmark_edits_lib, ship_mirrorgan_lib
+from mimnet_tf.inference.editors import load_editor
 from mimnet_tf.export.common import load_checkpoint, model_kind
 from mimnet_tf.models.checkpointing import save_generator
 from mimnet_tf.models.mirrorgan import load_mirrorgan

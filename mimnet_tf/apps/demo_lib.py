@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from mimnet_tf import machine_load, presets
+from mimnet_tf import machine_load
+from mimnet_tf.inference import presets
 
 NEXT_IMAGE = "my_bird.png"
 NEXT_TEXT = "make the wings green and the crown red"

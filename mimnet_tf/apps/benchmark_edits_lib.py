@@ -3,7 +3,7 @@
 An editor is anything with `edit(images, captions) -> (edited, maps)`: uint8 (B, S, S, 3)
 images and strings in, uint8 edited images and optional (B, h, w) localisation maps out. The
 trained model (`GeneratorEditor`), exported models and the baselines all take this one shape
-(see mimnet_tf/editors.py).
+(see mimnet_tf/inference/editors.py).
 
 `compare_editors` runs several editors over the same rendered cases (the model, "no edit",
 optionally the "w/o memory" model and the ground truth itself), each case's caption in one or
@@ -28,8 +28,8 @@ from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.edit_cases import EditCase, edit_cases, identity_cases, rephrase
 from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
 from mimnet_tf.data.synthbirds.render import render
-from mimnet_tf.editors import BatchEditor, GeneratorEditor, NoEditEditor, load_editor  # noqa: F401 (names users import)
-from mimnet_tf.evaluate_lib import load_damsm
+from mimnet_tf.inference.editors import BatchEditor, GeneratorEditor, NoEditEditor, load_editor  # noqa: F401 (names users import)
+from mimnet_tf.apps.evaluate_lib import load_damsm
 from mimnet_tf.metrics.edits import score_edit, summarise
 from mimnet_tf.metrics.statistics import format_table, write_results
 

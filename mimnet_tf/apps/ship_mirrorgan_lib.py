@@ -15,13 +15,13 @@ from typing import Callable
 
 import tensorflow as tf
 
-from mimnet_tf import benchmark_generation_lib as generation
+from mimnet_tf.apps import benchmark_generation_lib as generation
 from mimnet_tf import files
 from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.metrics import attribute_probe
 from mimnet_tf.models.damsm import damsm_from_dir
 from mimnet_tf.models.model_dir import SUBSET_FILENAME, ModelDir
-from mimnet_tf.pretrain_damsm_lib import damsm_checkpoint
+from mimnet_tf.apps.pretrain_damsm_lib import damsm_checkpoint
 from mimnet_tf.training.summaries import training_minutes
 
 README_FILENAME = "README.md"
