@@ -8,6 +8,7 @@ PYTEST_ARGS ?=
 # Two pytest workers (pytest-xdist), a test file per worker at a time: while one waits on a
 # subprocess or traces a graph in Python, the other computes.
 PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 DEMO_ARGS ?=
 
 .PHONY: install test test-fast demo clean
@@ -21,10 +22,10 @@ install: $(STAMP)
 
 # The whole suite, slow tests included (deselect them locally with PYTEST_ARGS='-m "not slow"').
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m mimnet_tf.demo --flagfile=configs/synthbirds.flags --out=$(DEMO_DIR) $(DEMO_ARGS)

@@ -150,7 +150,7 @@ def main(argv) -> None:
         config.data, data_dir=os.path.join(out, "data", "synthbirds"), prepared_dir=""))
     if not FLAGS["bfloat16"].present and not config.train.mixed_precision and cpu_has_bfloat16():
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, bfloat16=True))
-        _say("The short run trains in bfloat16: this CPU computes it natively, ~1.5x the images/s of float32 "
+        _say("The short run trains in bfloat16: this CPU computes it natively, ~1.3x the images/s of float32 "
              "(--nobfloat16 for float32)")
     _say(f"SynthBirds data in {config.data.data_dir}")
     train_lib.ensure_prepared_data(config.data, log=_say)

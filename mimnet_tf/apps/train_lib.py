@@ -408,7 +408,8 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
 
     entry = MODEL_BUILDERS[config.model.model]
     keras.utils.set_random_seed(config.train.seed)  # the same initial weights for the same seed
-    with precision_policy(dtype_policy(config.train)), strategy.scope():
+    policy = dtype_policy(config.train)
+    with precision_policy(policy), strategy.scope():
         try:
             model = entry.build(config, vocab, say)
         except (FileNotFoundError, ValueError) as error:  # pretrained parts missing or of another shape
@@ -427,7 +428,7 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
         sample = _sample_batch(config.data, make_dataset)
     say(f"{config.model.model}: {replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
         f"{steps_per_epoch} steps per epoch, {total} steps"
-        + (f", {dtype_policy(config.train)}" if dtype_policy(config.train) else ""))
+        + (f", {policy}" if policy else ""))
     trainee = loop.gan_trainee(model, make_dataset, global_batch, steps_per_epoch, strategy=strategy,
                                phases=entry.phases(config.train) if entry.phases else None, sample_batch=sample)
     return Training(config=config, strategy=strategy, model=model, vocab=vocab, chief=chief,

@@ -3,8 +3,9 @@ GPUs) or `--bfloat16` (bfloat16 compute, no loss scaling); variables stay float3
 a checkpoint restores into the float32 models that edit and export.
 
 bfloat16 pays where the hardware multiplies it natively: on a CPU with AVX512_BF16 or AMX,
-oneDNN runs the convolutions of a MIM-Net step ~1.5x faster (benchmarks/train_throughput.py);
-on a CPU without them it is emulated and slower, which `cpu_has_bfloat16` tells apart.
+oneDNN runs a MIM-Net step 1.3x (quiet machine) to 1.5x (loaded) faster than in float32
+(benchmarks/train_throughput.py, docs/training_speed.md). A CPU without them has no native
+bfloat16 kernels (not measured here), so the demo asks `cpu_has_bfloat16` before turning it on.
 """
 from __future__ import annotations
 
