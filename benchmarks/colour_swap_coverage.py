@@ -27,11 +27,13 @@ _SIZE = flags.DEFINE_integer("coverage_size", 64, "Render size in pixels.")
 _DRAWS = flags.DEFINE_integer("coverage_draws", 4, "Colour-swap draws per scene.")
 
 SETTINGS = {  # name: recolour_regions keyword arguments (beyond the shared ones below)
-    "4 seeds, centre 0.4, min area 0.002 (the recipe)": {"candidates": 4, "centre": 0.4, "min_area": 0.002},
-    "16 seeds, centre 0.7, min area 0.002": {"candidates": 16, "centre": 0.7, "min_area": 0.002},
-    "16 seeds, centre 0.7, min area 0.0005": {"candidates": 16, "centre": 0.7, "min_area": 0.0005},
+    "8 seeds, centre 0.5, any colour": {"candidates": 8, "centre": 0.5},
+    "8 seeds, centre 0.5, described colours (the recipe)": {"candidates": 8, "centre": 0.5, "described": True},
+    "16 seeds, centre 0.5, described colours": {"candidates": 16, "centre": 0.5, "described": True},
+    "16 seeds, centre 0.6, described colours": {"candidates": 16, "centre": 0.6, "described": True},
+    "24 seeds, centre 0.6, described colours": {"candidates": 24, "centre": 0.6, "described": True},
 }
-SHARED = {"threshold": 0.3, "colours": "batch", "max_area": 0.1, "unmix_edges": True}
+SHARED = {"threshold": 0.3, "colours": "batch", "max_area": 0.1, "min_area": 0.0005, "unmix_edges": True}
 REGIONS = 3
 
 
@@ -41,6 +43,9 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
     from mimnet_tf.data.synthbirds import render as rendering
     from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
     from mimnet_tf.images import to_model_range
+    from mimnet_tf.data.synthbirds import captions as captioning
+    from mimnet_tf.data.text import split_words
+    from mimnet_tf.models.colour_names import vocabulary_colours
     from mimnet_tf.models.recolour import draws_per_region, recolour_regions
 
     scenes = [rendering.sample_scene(0, "train", index) for index in range(num)]
@@ -50,6 +55,10 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
     own = {part: np.array([sum(s.bird.colour(q) == s.bird.colour(part) for q in COLOURABLE_PARTS) == 1
                            for s in scenes]) & masks[part].any(axis=(1, 2)) for part in COLOURABLE_PARTS}
     bird = np.stack([r.bird_mask for r in renders])
+    texts = [captioning.captions_for(scene) for scene in scenes]
+    words = sorted({w for caption in texts for c in caption for w in split_words(c)})
+    palette, colour_of_word = vocabulary_colours("xkcd", words)
+    index = {w: i for i, w in enumerate(words)}
     results = {}
     for name, kwargs in settings.items():
         rng = np.random.default_rng(0)
@@ -57,7 +66,15 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
         background = 0
         for _ in range(draws_per_scene):
             draws = rng.random((num, REGIONS, draws_per_region(kwargs["candidates"]))).astype(np.float32)
-            repainted = np.minimum(recolour_regions(images, draws, **SHARED, **kwargs)[1].numpy(), 1.0)
+            options = dict(kwargs)
+            if options.pop("described", False):  # one of each scene's ten training captions, as training draws
+                described = np.zeros((num, len(palette)), np.float32)
+                for row, caption in enumerate(texts):
+                    for word in split_words(caption[int(rng.integers(len(caption)))]):
+                        if colour_of_word[index[word]] >= 0:
+                            described[row, colour_of_word[index[word]]] = 1.0
+                options.update(palette=palette, described=described)
+            repainted = np.minimum(recolour_regions(images, draws, **SHARED, **options)[1].numpy(), 1.0)
             for part in COLOURABLE_PARTS:
                 share = (repainted * masks[part]).sum(axis=(1, 2)) / np.maximum(masks[part].sum(axis=(1, 2)), 1)
                 hits[part] += int(((share > 0.5) & own[part]).sum())

@@ -4,7 +4,8 @@ Real CUB captions name a few parts in many forms; so do these (the grammar is do
 `docs/synthbirds_language.md`). A caption is made from *items*, (part, colour) pairs, by a
 *form*:
 - colour before part: "this bird has a red crown, blue wings and a white belly", "give it a
-  yellow beak", fragments without "bird" ("small with a short orange bill");
+  yellow beak", fragments without "bird" ("small with a short orange bill"), and the colour with
+  where it is ("a bird with grey across its back");
 - part before colour: "the crown is red", "wings that are blue", "its belly is white", "a bird
   whose tail is black", "the bill is short and black", "this bird's wings are brown";
 - several clauses or sentences: "this is a small bird. it has a grey head and the wings are
@@ -18,7 +19,8 @@ and intensity words (bright, deep, vivid) that do not change which palette colou
 families of the benchmark live in `phrasings.py`, apart from these, and never reach training.
 
 `named_parts` reads every form of this module and of `phrasings.py` back to {part: colour}:
-a colour right before a part word names it; "<colour> on / for the <part>" names it; any other part
+a colour right before a part word names it; "<colour> <place> the / its <part>" names it (place:
+across, along, around, covering, on, for); any other part
 word takes the first unused colour word after it (before the next part word); "mostly <colour>"
 and "<colour> bird" name every part of that colour (the whole-bird forms, used only when they
 name exactly the parts of that colour).
@@ -234,6 +236,19 @@ def form_fragment(items: Sequence[Item], ctx: Context) -> str:
     return f"{intro} {body}".strip()
 
 
+# Words between a colour and the part it covers in "<colour> <place> the <part>" (CUB's "grey across
+# its back"); "on" and "for" are kept for the held-out families (phrasings.py).
+PLACE_WORDS = ("across", "along", "around", "covering")
+
+
+def form_colour_place(items: Sequence[Item], ctx: Context) -> str:
+    """"a bird with blue across its wings and red around the crown": the colour first, then the
+    part it covers (some parts colour-first)."""
+    phrases = [f"{ctx.colour(c)} {ctx.choice(PLACE_WORDS)} {ctx.choice(('the', 'its'))} {ctx.part(p)}"
+               if ctx.rng.random() < 0.75 else colour_first((p, c), ctx) for p, c in items]
+    return f"{ctx.choice(('this bird has', 'a bird with', 'it has', 'a small bird with', 'with', ''))} {join(phrases)}".strip()
+
+
 def form_make(items: Sequence[Item], ctx: Context) -> str:
     """"make the wings blue and the crown red"."""
     det = ctx.choice(("the", "its"))
@@ -262,7 +277,8 @@ Form = Callable[[Sequence[Item], Context], str]
 # The forms of training captions, with the share of captions each makes. Descriptions first, then
 # the requests an editing user types (they name only a few parts).
 DESCRIPTION_FORMS: dict[str, tuple[Form, float]] = {
-    "colour_first_list": (form_colour_first_list, 0.22),
+    "colour_first_list": (form_colour_first_list, 0.14),
+    "colour_place": (form_colour_place, 0.08),
     "has_relative": (form_has_relative, 0.12),
     "clauses": (form_clauses, 0.12),
     "sentences": (form_sentences, 0.12),
@@ -391,6 +407,8 @@ def realise(form: Form, items: Sequence[Item], ctx: Context, max_words: int = CA
 
 
 # ---------------------------------------------------------------- reading captions back
+_PLACES = (*PLACE_WORDS, "on", "for")  # the training forms' and the held-out families'
+
 def named_parts(caption: str, colours: Mapping[str, str] | None = None) -> dict[str, str]:
     """Reads a caption of this module or of `phrasings.py` back to {part: colour}, in
     COLOURABLE_PARTS order (rules in the module docstring).
@@ -417,9 +435,9 @@ def named_parts(caption: str, colours: Mapping[str, str] | None = None) -> dict[
         if before in colour_at and before not in used:  # "<colour> <part>"
             found[WORD_TO_PART[words[i]]] = colour_at[before]
             used.add(before)
-        elif i >= 3 and words[i - 2] in ("on", "for") and words[i - 1] == "the" and i - 3 in colour_at \
+        elif i >= 3 and words[i - 2] in _PLACES and words[i - 1] in ("the", "its") and i - 3 in colour_at \
                 and i - 3 not in used:
-            found[WORD_TO_PART[words[i]]] = colour_at[i - 3]  # "<colour> on / for the <part>"
+            found[WORD_TO_PART[words[i]]] = colour_at[i - 3]  # "<colour> on / across ... the <part>"
             used.add(i - 3)
         else:
             unpaired.append(i)

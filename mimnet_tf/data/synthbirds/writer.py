@@ -42,7 +42,7 @@ from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS, PALETTE, PARTS
 from mimnet_tf.data.synthbirds.render import render, sample_scene
 from mimnet_tf.data.synthbirds.species import SPECIES, class_name
 
-FORMAT_VERSION = 3  # bump whenever rendering, captions or edit cases change: old datasets are then refused
+FORMAT_VERSION = 4  # bump whenever rendering, captions or edit cases change: old datasets are then refused
 METADATA_FILENAME = "synthbirds.json"
 CUB_DIR = "CUB_200_2011"
 _OWNED = (CUB_DIR, "text_c10", "train", "test", "masks", "edit_cases", METADATA_FILENAME)
