@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimnet_tf.apps import ship_model_lib
+from mimnet_tf.apps import benchmark_subset, ship_model_lib
 from tests.editing_fixtures import run_cli, tiny_damsm_dir, tiny_editor, tiny_model_dir  # noqa: F401 (fixtures)
 
 
@@ -47,8 +47,8 @@ def test_only_the_generator_is_kept_at_the_same_step(shipped, tiny_model_dir):  
 
 def test_the_subset_rescores_to_what_was_recorded(shipped):
     out, _ = shipped
-    with open(os.path.join(out, ship_model_lib.SUBSET_FILENAME), encoding="utf-8") as f:
-        recorded = json.load(f)
+    recorded = benchmark_subset.read(out)
+    assert recorded["split"] == "test" and recorded["phrasing"] == "template"
     again = ship_model_lib.score_subset(out, recorded["num_cases"])
     assert again.keys() == recorded["scores"].keys()
     for key, value in recorded["scores"].items():

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from mimnet_tf.apps import ship_model_lib
+from mimnet_tf.apps import benchmark_subset, ship_model_lib
+from mimnet_tf.models.model_dir import SUBSET_FILENAME
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # shipped directory -> the flagfile that trained it
@@ -32,7 +33,7 @@ def test_the_shipped_model_is_complete_and_under_20_mb(name):
     shipped = _dir(name)
     names = set(os.listdir(shipped))
     assert {"config.json", "vocab.txt", "checkpoints", "train_log.jsonl", "benchmark.json", "benchmark.md",
-            ship_model_lib.SUBSET_FILENAME, "README.md"} <= names
+            SUBSET_FILENAME, "README.md"} <= names
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(shipped) for f in files)
     assert size < 20 * 1024 * 1024
 
@@ -64,15 +65,23 @@ def test_it_was_trained_by_the_documented_flagfile(name):
         assert not differing, (section, {k: (ours[k], theirs[k]) for k in differing})
 
 
-@each_shipped
-def test_the_shipped_model_rescores_its_subset_and_matches_its_table(name):
-    recorded = _json(name, ship_model_lib.SUBSET_FILENAME)
-    again = ship_model_lib.score_subset(_dir(name), recorded["num_cases"], recorded.get("split", "test"))
+def _rescored(directory: str) -> dict:
+    """The subset measures of the shipped model in `directory`, scored again and checked against
+    its benchmark_subset.json."""
+    recorded = benchmark_subset.read(directory)
+    assert recorded["phrasing"] == "template"
+    again = ship_model_lib.score_subset(directory, recorded["num_cases"], recorded["split"])
     for key, value in recorded["scores"].items():
         # FID of 40 images in 384 dimensions takes the square root of a near-singular covariance
         # product: it moves by ~1e-5 relative between runs, the other scores not at all.
         tolerance = {"rel": 1e-4} if key.startswith("fid") else {"abs": 1e-4}
         assert again[key] == pytest.approx(value, **tolerance), key
+    return again
+
+
+@each_shipped
+def test_the_shipped_model_rescores_its_subset_and_matches_its_table(name):
+    again = _rescored(_dir(name))
     rows = {row["measure"]: row for row in _json(name, "benchmark.json")["rows"]}
     full = rows["attribute accuracy"]["mim-net"]
     # The subset is the first cases of the table's run: its accuracy is the table's, within sampling noise.
@@ -92,7 +101,7 @@ def test_the_shipped_mirrorgan_is_complete_under_20_mb_and_draws(mirrorgan_dir, 
     from mimnet_tf.apps.generate_lib import write_images
 
     assert {"config.json", "vocab.txt", "checkpoints", "damsm", "attribute_probe", "benchmark.json", "benchmark.md",
-            ship_model_lib.SUBSET_FILENAME, "README.md"} <= set(os.listdir(mirrorgan_dir))
+            SUBSET_FILENAME, "README.md"} <= set(os.listdir(mirrorgan_dir))
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(mirrorgan_dir) for f in files)
     assert size < 20 * 1024 * 1024
     paths = write_images(mirrorgan_dir, ["a bird with a red crown and blue wings"], 2, str(tmp_path))
@@ -102,13 +111,7 @@ def test_the_shipped_mirrorgan_is_complete_under_20_mb_and_draws(mirrorgan_dir, 
 def test_the_shipped_mirrorgan_rescores_its_subset_and_matches_its_table(mirrorgan_dir):
     from mimnet_tf.apps import benchmark_generation_lib as generation
 
-    recorded = _json(MIRRORGAN, ship_model_lib.SUBSET_FILENAME)
-    again = ship_model_lib.score_subset(mirrorgan_dir, recorded["num_captions"])
-    for key, value in recorded["scores"].items():
-        # FID of 40 images in 384 dimensions takes the square root of a near-singular covariance
-        # product: it moves by ~1e-5 relative between runs, the other scores not at all.
-        tolerance = {"rel": 1e-4} if key.startswith("fid") else {"abs": 1e-4}
-        assert again[key] == pytest.approx(value, **tolerance), key
+    again = _rescored(mirrorgan_dir)
     rows = {row["measure"]: row for row in _json(MIRRORGAN, "benchmark.json")["rows"]}
     accuracy = next(row for label, row in rows.items() if label.startswith("attribute accuracy (probe"))
     full = accuracy[generation.column_name("template")]

@@ -16,6 +16,7 @@ from typing import Callable
 import tensorflow as tf
 
 from mimnet_tf.apps import benchmark_generation_lib as generation
+from mimnet_tf.apps import benchmark_subset
 from mimnet_tf import files
 from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.metrics import attribute_probe
@@ -135,9 +136,8 @@ def pack(checkpoint: str, out: str, trained, folder: str, benchmark_captions: in
         output = generation.run(generation.BenchmarkConfig(checkpoint=folder, settings=settings, out=folder,
                                                            model_name=out), log, probe=probe)
         paths.extend(output["paths"])
-        subset = {"num_captions": subset_captions, "split": SHIP_SPLIT, "phrasing": SUBSET_PHRASING,
-                  "scores": score_subset(folder, subset_captions)}
-        paths.append(files.write_json(os.path.join(folder, SUBSET_FILENAME), subset, indent=2, sort_keys=True))
+        paths.append(benchmark_subset.write(folder, subset_captions, SHIP_SPLIT, SUBSET_PHRASING,
+                                            score_subset(folder, subset_captions)))
         paths.append(files.write_text(os.path.join(folder, README_FILENAME),
                                       readme(out, checkpoint, trained, output, damsm_dir)))
     return paths

@@ -6,12 +6,13 @@ import shutil
 from typing import Callable
 
 from mimnet_tf import files
-from mimnet_tf.apps import benchmark_edits_lib, ship_mirrorgan_lib
-from mimnet_tf.inference.editors import load_editor
+from mimnet_tf.apps import benchmark_edits_lib, benchmark_subset, ship_mirrorgan_lib
+from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.export.common import load_checkpoint, model_kind
+from mimnet_tf.inference.editors import load_editor
 from mimnet_tf.models.checkpointing import save_generator
 from mimnet_tf.models.mirrorgan import load_mirrorgan
-from mimnet_tf.models.model_dir import LOG_FILENAME, SUBSET_FILENAME, SUMMARY_FILENAME, ModelDir
+from mimnet_tf.models.model_dir import LOG_FILENAME, SUMMARY_FILENAME, ModelDir
 # 1,000 cases (~1,650 changed parts) put the attribute accuracy's standard error near 0.007;
 # 200 cases, the benchmark's own default, near 0.016.
 BENCHMARK_CASES = 1000
@@ -84,8 +85,8 @@ def ship(checkpoint: str, out: str, benchmark_cases: int = BENCHMARK_CASES, subs
                 checkpoint=folder, num_cases=benchmark_cases, damsm_dir=damsm_dir, out=folder, split=SHIP_SPLIT,
                 phrasings=SHIP_PHRASINGS, model_name=out), log)
             paths.extend(output["paths"])
-            subset = {"num_cases": subset_cases, "split": SHIP_SPLIT, "scores": score_subset(folder, subset_cases)}
-            paths.append(files.write_json(os.path.join(folder, SUBSET_FILENAME), subset, indent=2, sort_keys=True))
+            paths.append(benchmark_subset.write(folder, subset_cases, SHIP_SPLIT, phrasings.TEMPLATE,
+                                                score_subset(folder, subset_cases)))
         relative.extend(os.path.relpath(path, folder) for path in paths)
 
     files.write_folder(out, False, "--out", write, log)

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from mimnet_tf.apps import benchmark_generation_lib as generation
-from mimnet_tf.apps import ship_model_lib, train_lib
+from mimnet_tf.apps import benchmark_subset, ship_model_lib, train_lib
 from mimnet_tf.data.synthbirds import phrasings
 from mimnet_tf.data.synthbirds.captions import named_parts
 from mimnet_tf.data.synthbirds.edit_cases import identity_cases
@@ -205,10 +205,9 @@ def test_the_shipped_mirrorgan_draws_as_the_run_and_rescores_its_subset(shipped,
     theirs = write_images(model_dir, [caption], 2, str(tmp_path / "run"), seed=3)
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(load_image(a), load_image(b))
-    with open(os.path.join(out, ship_model_lib.SUBSET_FILENAME), encoding="utf-8") as f:
-        recorded = json.load(f)
-    assert recorded["split"] == "test" and recorded["num_captions"] == 4
-    again = ship_model_lib.score_subset(out, recorded["num_captions"])
+    recorded = benchmark_subset.read(out)
+    assert recorded["split"] == "test" and recorded["num_cases"] == 4 and recorded["phrasing"] == "template"
+    again = ship_model_lib.score_subset(out, recorded["num_cases"])
     assert again.keys() == recorded["scores"].keys()
     for key, value in recorded["scores"].items():
         assert again[key] == pytest.approx(value, abs=1e-6), key
