@@ -6,11 +6,13 @@ Colour swap (mimnet_tf/models/recolour.py) finds its regions from the image alon
 central part of the image, the smallest of K candidate regions. A part it rarely repaints on its
 own is a part whose colour the generator rarely has to read from the caption, and at test time
 it copies that part. For each setting, on training scenes with the recipe's other colour-swap
-settings (3 regions, threshold 0.3, 10 % area cap, batch colours, unmixed edges), it prints per
-part the fraction of images where the part is repainted (most of its pixels) when its colour is
-its own (no other part shares it, so it cannot ride along with a larger part), and the fraction
-of images where most of what was repainted is background. Uses the renderer's masks to measure; they are never
-an input of the model.
+settings (3 regions, threshold 0.3, min area 0.05 %, 10 % area cap, batch colours, unmixed
+edges), it prints per part the fraction of images where the part is repainted (most of its
+pixels) when its colour is its own (no other part shares it, so it cannot ride along with a
+larger part), and the fraction of images where most of what was repainted is background.
+"described colours" repaints only regions whose colour one of the scene's training captions names
+(`--colour_swap_described=xkcd`, a caption drawn per scene and draw, as in training). Uses the
+renderer's masks to measure; they are never an input of the model.
 """
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ _DRAWS = flags.DEFINE_integer("coverage_draws", 4, "Colour-swap draws per scene.
 
 SETTINGS = {  # name: recolour_regions keyword arguments (beyond the shared ones below)
     "8 seeds, centre 0.5, any colour": {"candidates": 8, "centre": 0.5},
-    "8 seeds, centre 0.5, described colours (the recipe)": {"candidates": 8, "centre": 0.5, "described": True},
-    "16 seeds, centre 0.5, described colours": {"candidates": 16, "centre": 0.5, "described": True},
+    "8 seeds, centre 0.5, described colours": {"candidates": 8, "centre": 0.5, "described": True},
+    "16 seeds, centre 0.5, described colours (the recipe)": {"candidates": 16, "centre": 0.5, "described": True},
     "16 seeds, centre 0.6, described colours": {"candidates": 16, "centre": 0.6, "described": True},
     "24 seeds, centre 0.6, described colours": {"candidates": 24, "centre": 0.6, "described": True},
 }

@@ -268,6 +268,10 @@ class ColourSwapConfig:
     shading: str = option("additive", '"additive" (shift colours) or "multiplicative" (albedo x light)')
     described: str = option("",
         'a colour-name table: only regions whose colour the caption names are repainted')
+    decoys: int = option(0,
+        'up to this many regions whose colour the caption does not name are repainted in the input and '
+        'the target alike, so a region that looks repainted is not one to fix unless the caption names '
+        'it (needs --colour_swap_described)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -455,6 +459,9 @@ def validate(config: RunConfig) -> None:
          "--swap_localisation needs --colour_swap > 0 and --use_tlu"),
         (config.train.colour_swap.described in COLOUR_NAME_TABLES,
          f"--colour_swap_described={config.train.colour_swap.described!r}: expected one of {COLOUR_NAME_TABLES}"),
+        (config.train.colour_swap.decoys >= 0, f"--colour_swap_decoys={config.train.colour_swap.decoys}: expected >= 0"),
+        (config.train.colour_swap.decoys == 0 or config.train.colour_swap.described,
+         "--colour_swap_decoys needs --colour_swap_described (decoys are regions the caption does not describe)"),
         (config.train.colour_swap.shading in COLOUR_SWAP_SHADINGS,
          f"--colour_swap_shading={config.train.colour_swap.shading!r}: expected one of {COLOUR_SWAP_SHADINGS}"),
         (config.loss.swap_localisation_pool in SWAP_LOCALISATION_POOLS,

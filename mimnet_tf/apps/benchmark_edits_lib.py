@@ -211,8 +211,8 @@ def _edit(key: str) -> Callable[[dict], object]:
     return lambda result: result["edit"].get(key)
 
 
-def _part(part: str) -> Callable[[dict], object]:
-    return lambda result: result["edit"]["attribute_accuracy_per_part"].get(part)
+def _part(part: str, key: str = "attribute_accuracy_per_part") -> Callable[[dict], object]:
+    return lambda result: result["edit"].get(key, {}).get(part)
 
 
 def _seconds(result: dict) -> float:
@@ -225,6 +225,7 @@ MEASURES: tuple[tuple[str, Callable[[dict], object]], ...] = (
     *((f"attribute accuracy: {part}", _part(part)) for part in COLOURABLE_PARTS),
     ("kept accuracy (named, unchanged parts)", _edit("kept_accuracy")),
     ("unnamed parts preserved", _edit("unnamed_preserved")),
+    *((f"unnamed parts preserved: {part}", _part(part, "unnamed_preserved_per_part")) for part in COLOURABLE_PARTS),
     ("background L1", _edit("background_l1")),
     ("L1 to ground truth", _edit("gt_l1")),
     ("Diff", _edit("diff")),

@@ -27,7 +27,7 @@ from mimnet_tf.data.prepare import prepare
 from mimnet_tf.data.synthbirds.writer import FORMAT_VERSION, METADATA_FILENAME, OutputDirError, write_dataset
 from mimnet_tf.models.model_dir import ModelDir, with_vocab
 from mimnet_tf.training import model_dir_lock
-from mimnet_tf.training.precision import dtype_policy, precision_policy
+from mimnet_tf.training.precision import cpu_has_bfloat16, dtype_policy, precision_policy
 
 SAMPLE_IMAGES = 4  # examples in the fixed batch of edits logged to TensorBoard
 SYNTHBIRDS_EDIT_CASES = 200
@@ -406,6 +406,9 @@ def setup(config: RunConfig, devices: Optional[Sequence[str]] = None, log: Calla
             raise SetupError(str(error)) from None
         check_model_dir(config.train.model_dir, config, vocab)
 
+    if config.train.bfloat16 and not tf.config.list_physical_devices("GPU") and not cpu_has_bfloat16():
+        say("--bfloat16 on a CPU without native bfloat16 (no AVX512_BF16 or AMX in /proc/cpuinfo): "
+            "--nobfloat16 trains in float32")
     entry = MODEL_BUILDERS[config.model.model]
     keras.utils.set_random_seed(config.train.seed)  # the same initial weights for the same seed
     policy = dtype_policy(config.train)

@@ -93,6 +93,7 @@ def summarise(scores: list[dict]) -> dict:
         "kept_accuracy": _rate(h for v in kept.values() for h in v),
         "kept_parts": sum(len(v) for v in kept.values()),
         "unnamed_preserved": _rate(h for v in unnamed.values() for h in v),
+        "unnamed_preserved_per_part": {p: _rate(unnamed[p]) for p in COLOURABLE_PARTS if unnamed[p]},
         "background_l1": _rate(s["background_l1"] for s in scores),
         "gt_l1": _rate(s["gt_l1"] for s in scores),
         "diff": _rate(s["diff"] for s in scores),

@@ -33,6 +33,7 @@ STAGES = ("coarse", "fine")
 # they stay as they were when a stream was removed).
 _MEMORY_STREAM = 2
 _COLOUR_SWAP_STREAM = 3
+_DECOY_STREAM = 4
 
 
 def discriminator_downsamples(size: int) -> int:
@@ -168,13 +169,24 @@ class MIMNet(GANModel):
         named = tf.gather(tf.constant(colour_of_word), token_ids)  # -1: not a colour word
         return tf.reduce_max(tf.one_hot(named, len(palette)), axis=1)
 
+    def _recolour(self, image, draws, described=None):
+        """`recolour.recolour_regions` with the run's colour-swap settings."""
+        swap = self.train_config.colour_swap
+        return recolour.recolour_regions(image, draws, swap.threshold, swap.centre, colours=swap.colours,
+                                         candidates=swap.candidates, min_area=swap.min_area,
+                                         max_area=swap.max_area, area_reference=swap.area_reference,
+                                         unmix_edges=swap.unmix_edges, shading=swap.shading,
+                                         palette=None if described is None else self.colour_words[0],
+                                         described=described)
+
     def _colour_swap(self, image, local_batch, token_ids=None):
-        """The reconstruction input (`image` with colour regions repainted, or itself), which examples
-        were repainted (batch,), the L1 pixel weights (None for a plain mean) and the repainted map
+        """The reconstruction input (`image` with colour regions repainted, or itself), the target it
+        is rebuilt into (`image`, or with decoy regions repainted alike), which examples were
+        repainted (batch,), the L1 pixel weights (None for a plain mean) and the repainted map
         (batch, S, S) (weights >= 0, above 1 with --colour_swap_area_reference)."""
         swap = self.train_config.colour_swap
         if swap.probability <= 0:
-            return image, None, None, None
+            return image, image, None, None, None
         draws = self._random(
             _COLOUR_SWAP_STREAM, (swap.regions, recolour.draws_per_region(swap.candidates) + 1), local_batch,
             lambda s, seed: tf.random.stateless_uniform(s, seed))
@@ -184,18 +196,20 @@ class MIMNet(GANModel):
             if self.colour_words is None or token_ids is None:
                 raise ValueError("--colour_swap_described needs the captions' token ids and the vocabulary's colours")
             described = self._described_colours(token_ids)
-        recoloured, repainted = recolour.recolour_regions(image, draws[..., :-1], swap.threshold, swap.centre,
-                                                          colours=swap.colours, candidates=swap.candidates,
-                                                          min_area=swap.min_area, max_area=swap.max_area,
-                                                          area_reference=swap.area_reference,
-                                                          unmix_edges=swap.unmix_edges, shading=swap.shading,
-                                                          palette=None if described is None else self.colour_words[0],
-                                                          described=described)
-        source = swapped[:, None, None, None] * recoloured + (1.0 - swapped[:, None, None, None]) * image
+        gate = swapped[:, None, None, None]
+        target, decoyed = image, None
+        if swap.decoys > 0:  # regions the caption does not describe, repainted in input and target alike
+            decoy_draws = self._random(_DECOY_STREAM, (swap.decoys, recolour.draws_per_region(swap.candidates)),
+                                       local_batch, lambda s, seed: tf.random.stateless_uniform(s, seed))
+            recoloured, decoyed = self._recolour(image, decoy_draws, 1.0 - described)
+            target = ops.stop_gradient(gate * recoloured + (1.0 - gate) * image)
+        recoloured, repainted = self._recolour(target, draws[..., :-1], described)
+        source = gate * recoloured + (1.0 - gate) * target
         pixel_weights = None
         if swap.weight != 1.0:
-            pixel_weights = 1.0 + (swap.weight - 1.0) * swapped[:, None, None, None] * repainted[..., None]
-        return ops.stop_gradient(source), swapped, pixel_weights, repainted
+            marked = repainted if decoyed is None else ops.maximum(repainted, decoyed)
+            pixel_weights = 1.0 + (swap.weight - 1.0) * swapped[:, None, None, None] * marked[..., None]
+        return ops.stop_gradient(source), target, swapped, pixel_weights, repainted
 
     # ------------------------------------------------------------------ phases
     def _trains_text_encoder(self, variables) -> bool:
@@ -210,7 +224,7 @@ class MIMNet(GANModel):
         w = self.loss_weights
         batch = ops.shape(image)[0]
         local_batch = image.shape[0]
-        source, swapped, pixel_weights, repainted = self._colour_swap(image, local_batch, token_ids)
+        source, target, swapped, pixel_weights, repainted = self._colour_swap(image, local_batch, token_ids)
         use_rmt = w.randomised_memory > 0 and self.model_config.use_memory
         if use_rmt:
             cfg = self.model_config
@@ -222,7 +236,7 @@ class MIMNet(GANModel):
             if token_ids is not None and self._trains_text_encoder(variables):
                 words = self.generator.encode_text(token_ids, training=True)["words"]
             outputs = self.generator.manipulate(source, words, mask)
-            rec = losses.reconstruction_loss(outputs, image, w.coarse_stage, w.fine_stage, pixel_weights)  # Eq. 14
+            rec = losses.reconstruction_loss(outputs, target, w.coarse_stage, w.fine_stage, pixel_weights)  # Eq. 14
             pgt = losses.pseudo_ground_truth_loss(outputs["localisation_map"], outputs["image_features"],
                                                   outputs["texture_global"], w.pseudo_gt_normalised)  # Eq. 15
             if swapped is not None:  # repainted image features are no pseudo ground truth of colours

@@ -84,6 +84,7 @@ def test_summarise_counts_hits_per_part_and_averages_errors():
     assert summary["changed_parts"] == 3 and summary["kept_parts"] == 1
     assert summary["kept_accuracy"] == 1.0
     assert summary["unnamed_preserved"] == pytest.approx(2 / 3)
+    assert summary["unnamed_preserved_per_part"] == {"head": 0.0, "beak": 1.0}
     assert summary["background_l1"] == pytest.approx(0.2)
     assert summary["gt_l1"] == pytest.approx(0.3)
     assert summary["diff"] == pytest.approx(0.2)

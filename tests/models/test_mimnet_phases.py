@@ -418,7 +418,8 @@ def test_colour_switches_train_and_drop_the_pseudo_ground_truth(model, batch, tr
     probability 1 every example's input is repainted, so its image features are no pseudo ground
     truth and L_pgt is 0, while L_rec is not."""
     with switched(model, (RECONSTRUCTION,), train=train):
-        source, swapped, weights, repainted = model._colour_swap(batch["image"], BATCH)
+        source, target, swapped, weights, repainted = model._colour_swap(batch["image"], BATCH)
+        assert target is batch["image"]  # no decoys: the original is the target
         np.testing.assert_array_equal(swapped, 1.0)
         assert np.max(np.abs(np.asarray(source) - batch["image"].numpy())) > 0.05
         assert weights is not None and float(np.min(weights)) == 1.0
@@ -465,11 +466,41 @@ def test_described_colour_swap_repaints_only_regions_of_colours_the_caption_name
     try:
         with switched(model, (RECONSTRUCTION,), train=train):
             silent = tf.constant([[2, 3, 0, 0, 0, 0]] * BATCH, tf.int32)  # "a bird"
-            source, _, _, repainted = model._colour_swap(batch["image"], BATCH, silent)
+            source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH, silent)
             np.testing.assert_array_equal(source.numpy(), batch["image"].numpy())
             assert float(tf.reduce_max(repainted)) == 0.0
             every_colour = tf.constant([[4, 5, 6, 7, 8, 9]] * BATCH, tf.int32)
-            source, _, _, repainted = model._colour_swap(batch["image"], BATCH, every_colour)
+            source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH, every_colour)
+            assert float(tf.reduce_max(repainted)) > 0.0
+            results = model.train_step(batch)
+        assert all(np.isfinite(float(v)) for v in results.values())
+    finally:
+        model.colour_words = saved
+
+
+def test_decoys_repaint_undescribed_regions_in_the_input_and_the_target_alike(model, batch):
+    """--colour_swap_decoys: regions of colours the caption does not name are repainted in the input
+    and in the target, so the generator learns to keep a region that looks repainted unless the
+    caption names it; a caption naming every colour leaves no decoy, and the step trains."""
+    from mimnet_tf.models.colour_names import vocabulary_colours
+
+    words = ["<pad>", "<unk>", "a", "bird", "red", "green", "blue", "yellow", "black", "white"]
+    train = {"colour_swap": 1.0, "colour_swap_candidates": 4, "colour_swap_described": "xkcd",
+             "colour_swap_min_area": 0.0, "colour_swap_decoys": 2, "colour_swap_weight": 5.0}
+    saved = model.colour_words
+    model.colour_words = vocabulary_colours("xkcd", words)
+    image = batch["image"].numpy()
+    try:
+        with switched(model, (RECONSTRUCTION,), train=train):
+            silent = tf.constant([[2, 3, 0, 0, 0, 0]] * BATCH, tf.int32)  # "a bird": every region is a decoy
+            source, target, _, weights, repainted = model._colour_swap(batch["image"], BATCH, silent)
+            assert np.max(np.abs(target.numpy() - image)) > 0.05
+            np.testing.assert_array_equal(source.numpy(), target.numpy())  # nothing left to fix
+            assert float(tf.reduce_max(repainted)) == 0.0
+            assert float(tf.reduce_max(weights)) > 1.0  # decoy pixels weigh like repainted ones
+            every_colour = tf.constant([[4, 5, 6, 7, 8, 9]] * BATCH, tf.int32)
+            source, target, _, _, repainted = model._colour_swap(batch["image"], BATCH, every_colour)
+            np.testing.assert_array_equal(target.numpy(), image)
             assert float(tf.reduce_max(repainted)) > 0.0
             results = model.train_step(batch)
         assert all(np.isfinite(float(v)) for v in results.values())
