@@ -454,58 +454,58 @@ def test_colour_swap_flags_reach_the_recolouring(model, batch, monkeypatch):
                     "palette": None, "described": None}
 
 
+# Token ids of captions for the described-colour tests: "a bird" and one naming every colour.
+_WORDS = ["<pad>", "<unk>", "a", "bird", "red", "green", "blue", "yellow", "black", "white"]
+_SILENT = [[2, 3, 0, 0, 0, 0]] * BATCH
+_EVERY_COLOUR = [[4, 5, 6, 7, 8, 9]] * BATCH
+
+
+@contextlib.contextmanager
+def described_colours(net: MIMNet, **train):
+    """`net` reading the colour words of _WORDS (xkcd names), with colour swap and `train` switched on."""
+    from mimnet_tf.models.colour_names import vocabulary_colours
+
+    saved = net.colour_words
+    net.colour_words = vocabulary_colours("xkcd", _WORDS)
+    switches = {"colour_swap": 1.0, "colour_swap_candidates": 4, "colour_swap_described": "xkcd",
+                "colour_swap_min_area": 0.0, **train}
+    try:
+        with switched(net, (RECONSTRUCTION,), train=switches):
+            yield net
+    finally:
+        net.colour_words = saved
+
+
 def test_described_colour_swap_repaints_only_regions_of_colours_the_caption_names(model, batch):
     """--colour_swap_described: a caption with no colour word gets no repainted region (so a part
     the text does not name is never taught to change); one naming every colour trains as before."""
-    from mimnet_tf.models.colour_names import vocabulary_colours
-
-    words = ["<pad>", "<unk>", "a", "bird", "red", "green", "blue", "yellow", "black", "white"]
-    train = {"colour_swap": 1.0, "colour_swap_candidates": 4, "colour_swap_described": "xkcd", "colour_swap_min_area": 0.0}
-    saved = model.colour_words
-    model.colour_words = vocabulary_colours("xkcd", words)
-    try:
-        with switched(model, (RECONSTRUCTION,), train=train):
-            silent = tf.constant([[2, 3, 0, 0, 0, 0]] * BATCH, tf.int32)  # "a bird"
-            source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH, silent)
-            np.testing.assert_array_equal(source.numpy(), batch["image"].numpy())
-            assert float(tf.reduce_max(repainted)) == 0.0
-            every_colour = tf.constant([[4, 5, 6, 7, 8, 9]] * BATCH, tf.int32)
-            source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH, every_colour)
-            assert float(tf.reduce_max(repainted)) > 0.0
-            results = model.train_step(batch)
-        assert all(np.isfinite(float(v)) for v in results.values())
-    finally:
-        model.colour_words = saved
+    with described_colours(model):
+        source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH, tf.constant(_SILENT))
+        np.testing.assert_array_equal(source.numpy(), batch["image"].numpy())
+        assert float(tf.reduce_max(repainted)) == 0.0
+        source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH, tf.constant(_EVERY_COLOUR))
+        assert float(tf.reduce_max(repainted)) > 0.0
+        results = model.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in results.values())
 
 
 def test_decoys_repaint_undescribed_regions_in_the_input_and_the_target_alike(model, batch):
     """--colour_swap_decoys: regions of colours the caption does not name are repainted in the input
     and in the target, so the generator learns to keep a region that looks repainted unless the
     caption names it; a caption naming every colour leaves no decoy, and the step trains."""
-    from mimnet_tf.models.colour_names import vocabulary_colours
-
-    words = ["<pad>", "<unk>", "a", "bird", "red", "green", "blue", "yellow", "black", "white"]
-    train = {"colour_swap": 1.0, "colour_swap_candidates": 4, "colour_swap_described": "xkcd",
-             "colour_swap_min_area": 0.0, "colour_swap_decoys": 2, "colour_swap_weight": 5.0}
-    saved = model.colour_words
-    model.colour_words = vocabulary_colours("xkcd", words)
     image = batch["image"].numpy()
-    try:
-        with switched(model, (RECONSTRUCTION,), train=train):
-            silent = tf.constant([[2, 3, 0, 0, 0, 0]] * BATCH, tf.int32)  # "a bird": every region is a decoy
-            source, target, _, weights, repainted = model._colour_swap(batch["image"], BATCH, silent)
-            assert np.max(np.abs(target.numpy() - image)) > 0.05
-            np.testing.assert_array_equal(source.numpy(), target.numpy())  # nothing left to fix
-            assert float(tf.reduce_max(repainted)) == 0.0
-            assert float(tf.reduce_max(weights)) > 1.0  # decoy pixels weigh like repainted ones
-            every_colour = tf.constant([[4, 5, 6, 7, 8, 9]] * BATCH, tf.int32)
-            source, target, _, _, repainted = model._colour_swap(batch["image"], BATCH, every_colour)
-            np.testing.assert_array_equal(target.numpy(), image)
-            assert float(tf.reduce_max(repainted)) > 0.0
-            results = model.train_step(batch)
-        assert all(np.isfinite(float(v)) for v in results.values())
-    finally:
-        model.colour_words = saved
+    with described_colours(model, colour_swap_decoys=2, colour_swap_weight=5.0):
+        # "a bird": every region is a decoy
+        source, target, _, weights, repainted = model._colour_swap(batch["image"], BATCH, tf.constant(_SILENT))
+        assert np.max(np.abs(target.numpy() - image)) > 0.05
+        np.testing.assert_array_equal(source.numpy(), target.numpy())  # nothing left to fix
+        assert float(tf.reduce_max(repainted)) == 0.0
+        assert float(tf.reduce_max(weights)) > 1.0  # decoy pixels weigh like repainted ones
+        source, target, _, _, repainted = model._colour_swap(batch["image"], BATCH, tf.constant(_EVERY_COLOUR))
+        np.testing.assert_array_equal(target.numpy(), image)
+        assert float(tf.reduce_max(repainted)) > 0.0
+        results = model.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in results.values())
 
 
 def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, batch):
