@@ -170,7 +170,7 @@ def test_shipped_config_json_loads_into_the_groups_and_writes_back_the_same_keys
     config = config_lib.RunConfig.load(path)
     swap = config.train.colour_swap
     assert (swap.probability, swap.regions, swap.candidates, swap.colours, swap.described, swap.unmix_edges) == (
-        1.0, 3, 8, "batch", "xkcd", True)
+        1.0, 3, 16, "batch", "xkcd", True)
     assert config.loss.swap_localisation == 0.05
     written, defaults = config.to_dict(), config_lib.RunConfig().to_dict()
     assert set(written) == set(stored)

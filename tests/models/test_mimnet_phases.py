@@ -519,7 +519,7 @@ def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, 
         np.testing.assert_allclose(float(results["recon_total"]),
                                    float(results["reconstruction"]) + 2.0 * float(results["swap_localisation"]),
                                    rtol=1e-5)
-        source, swapped, _, repainted = model._colour_swap(batch["image"], BATCH)
+        source, _, swapped, _, repainted = model._colour_swap(batch["image"], BATCH)
         with tf.GradientTape() as tape:
             text = model.generator.encode_text(batch["token_ids"])
             outputs = model.generator.manipulate(source, text["words"], text["mask"])
@@ -529,7 +529,7 @@ def test_swap_localisation_teaches_the_tlu_where_the_input_was_repainted(model, 
     options = {"swap_localisation": 2.0, "pseudo_gt": 0.0, "randomised_memory": 0.0,
                "swap_localisation_pool": "max", "swap_localisation_balance": True}
     with switched(model, (RECONSTRUCTION,), train={**train, "colour_swap_area_reference": 0.5}, loss=options):
-        source, _, _, repainted = model._colour_swap(batch["image"], BATCH)  # the draws train_step makes next
+        source, _, _, _, repainted = model._colour_swap(batch["image"], BATCH)  # the draws train_step makes next
         text = model.generator.encode_text(batch["token_ids"])
         logits = model.generator.manipulate(source, text["words"], text["mask"])["localisation_logits"]
         expected = {options: float(tf.reduce_mean(losses.swap_localisation_loss(logits, repainted, *options)))
