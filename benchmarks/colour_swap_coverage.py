@@ -43,11 +43,11 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
     """{setting: {part: repainted fraction when its colour is its own, ..., "background": fraction of
     images whose repainted pixels are mostly outside the bird}}."""
     from mimnet_tf.data.synthbirds import render as rendering
+    from mimnet_tf.data.synthbirds.captions import captions_for
     from mimnet_tf.data.synthbirds.palette import COLOURABLE_PARTS
-    from mimnet_tf.images import to_model_range
-    from mimnet_tf.data.synthbirds import captions as captioning
     from mimnet_tf.data.text import split_words
-    from mimnet_tf.models.colour_names import vocabulary_colours
+    from mimnet_tf.images import to_model_range
+    from mimnet_tf.models.colour_names import described_colours, vocabulary_colours
     from mimnet_tf.models.recolour import draws_per_region, recolour_regions
 
     scenes = [rendering.sample_scene(0, "train", index) for index in range(num)]
@@ -57,10 +57,11 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
     own = {part: np.array([sum(s.bird.colour(q) == s.bird.colour(part) for q in COLOURABLE_PARTS) == 1
                            for s in scenes]) & masks[part].any(axis=(1, 2)) for part in COLOURABLE_PARTS}
     bird = np.stack([r.bird_mask for r in renders])
-    texts = [captioning.captions_for(scene) for scene in scenes]
-    words = sorted({w for caption in texts for c in caption for w in split_words(c)})
+    texts = [[split_words(c) for c in captions_for(scene)] for scene in scenes]
+    words = ["<pad>"] + sorted({w for caption in texts for c in caption for w in c})
     palette, colour_of_word = vocabulary_colours("xkcd", words)
     index = {w: i for i, w in enumerate(words)}
+    longest = max(len(c) for caption in texts for c in caption)
     results = {}
     for name, kwargs in settings.items():
         rng = np.random.default_rng(0)
@@ -70,12 +71,11 @@ def measure(num: int, size: int, draws_per_scene: int, settings=SETTINGS) -> dic
             draws = rng.random((num, REGIONS, draws_per_region(kwargs["candidates"]))).astype(np.float32)
             options = dict(kwargs)
             if options.pop("described", False):  # one of each scene's ten training captions, as training draws
-                described = np.zeros((num, len(palette)), np.float32)
+                ids = np.zeros((num, longest), np.int32)
                 for row, caption in enumerate(texts):
-                    for word in split_words(caption[int(rng.integers(len(caption)))]):
-                        if colour_of_word[index[word]] >= 0:
-                            described[row, colour_of_word[index[word]]] = 1.0
-                options.update(palette=palette, described=described)
+                    chosen = [index[w] for w in caption[int(rng.integers(len(caption)))]]
+                    ids[row, :len(chosen)] = chosen
+                options.update(palette=palette, described=described_colours(ids, colour_of_word, len(palette)))
             repainted = np.minimum(recolour_regions(images, draws, **SHARED, **options)[1].numpy(), 1.0)
             for part in COLOURABLE_PARTS:
                 share = (repainted * masks[part]).sum(axis=(1, 2)) / np.maximum(masks[part].sum(axis=(1, 2)), 1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import ImageColor
 
 from mimnet_tf.config import COLOUR_NAME_TABLES
@@ -58,3 +59,10 @@ def vocabulary_colours(table: str, words) -> tuple[np.ndarray, np.ndarray]:
             colour_of_word[token_id] = rows.setdefault(tuple(rgb), len(rows))
     palette = to_model_range(np.array(list(rows) or [(0, 0, 0)], np.float32))
     return palette, colour_of_word
+
+
+def described_colours(token_ids, colour_of_word, num_colours: int):
+    """(batch, num_colours) float32: 1 where a caption (token ids, (batch, words)) has a word naming
+    that palette colour. `colour_of_word` and the palette are `vocabulary_colours`'s."""
+    named = tf.gather(tf.constant(colour_of_word), token_ids)  # -1: not a colour word
+    return tf.reduce_max(tf.one_hot(named, num_colours), axis=1)

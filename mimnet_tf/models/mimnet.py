@@ -23,7 +23,7 @@ from mimnet_tf.layers.resampling import area_downsample
 from mimnet_tf.layers.text_adaptive_discriminator import TextAdaptiveDiscriminator
 from mimnet_tf.models.gan import GANModel
 from mimnet_tf.models.generator import MIMNetGenerator
-from mimnet_tf.models import recolour
+from mimnet_tf.models import colour_names, recolour
 
 RECONSTRUCTION = "reconstruction"
 ADVERSARIAL = "adversarial"
@@ -166,8 +166,7 @@ class MIMNet(GANModel):
     def _described_colours(self, token_ids):
         """(batch, P): 1 where the caption names palette colour p (`--colour_swap_described`)."""
         palette, colour_of_word = self.colour_words
-        named = tf.gather(tf.constant(colour_of_word), token_ids)  # -1: not a colour word
-        return tf.reduce_max(tf.one_hot(named, len(palette)), axis=1)
+        return colour_names.described_colours(token_ids, colour_of_word, len(palette))
 
     def _recolour(self, image, draws, described=None):
         """`recolour.recolour_regions` with the run's colour-swap settings."""

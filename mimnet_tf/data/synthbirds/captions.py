@@ -409,6 +409,7 @@ def realise(form: Form, items: Sequence[Item], ctx: Context, max_words: int = CA
 # ---------------------------------------------------------------- reading captions back
 _PLACES = (*PLACE_WORDS, "on", "for")  # the training forms' and the held-out families'
 
+
 def named_parts(caption: str, colours: Mapping[str, str] | None = None) -> dict[str, str]:
     """Reads a caption of this module or of `phrasings.py` back to {part: colour}, in
     COLOURABLE_PARTS order (rules in the module docstring).
@@ -437,7 +438,7 @@ def named_parts(caption: str, colours: Mapping[str, str] | None = None) -> dict[
             used.add(before)
         elif i >= 3 and words[i - 2] in _PLACES and words[i - 1] in ("the", "its") and i - 3 in colour_at \
                 and i - 3 not in used:
-            found[WORD_TO_PART[words[i]]] = colour_at[i - 3]  # "<colour> on / across ... the <part>"
+            found[WORD_TO_PART[words[i]]] = colour_at[i - 3]  # "<colour> <place> the / its <part>"
             used.add(i - 3)
         else:
             unpaired.append(i)
